@@ -1,0 +1,58 @@
+# The study's commands. `make help` lists them; the README names the two that matter:
+# `make figures` (run every notebook, regenerate every README figure) and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check --quiet
+STAMP := $(VENV)/.installed
+FIXTURE := tests/fixtures/mnist_784_fixture.npz
+
+.PHONY: help env data figures test test-full lint format lock clean distclean
+
+help: ## List the targets with one line each
+	@echo "Usage: make TARGET   (the environment in $(VENV) is created on first use)"
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11'" >&2; exit 1; }
+	@echo "Creating $(VENV) with $$($(PYTHON) --version) and the pinned packages of requirements.lock …"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PIP) install -r requirements.lock
+	@$(PIP) install --no-deps -e .
+	@touch $@
+
+env: $(STAMP) ## Create .venv (Python 3.11) with the pinned packages and the helper package
+
+data: $(STAMP) ## Fetch, verify and cache MNIST (into data/, or the folder in MNIST_STUDY_DATA_DIR)
+	@$(PY) -m mnist_study.data
+
+figures: data ## Main job: fetch the data, then execute every notebook and regenerate readme_images/
+
+lint: $(STAMP) ## Check code and notebooks with ruff
+	@$(VENV)/bin/ruff check src tests benchmarks notebooks
+	@$(VENV)/bin/ruff format --check src tests benchmarks
+
+format: $(STAMP) ## Reformat code with ruff
+	@$(VENV)/bin/ruff format src tests benchmarks
+	@$(VENV)/bin/ruff check --fix src tests benchmarks notebooks
+
+test: lint ## Run ruff and the offline test suite (no network, uses the committed fixture)
+	@$(VENV)/bin/pytest -m "not full_data"
+
+test-full: data ## Run the tests that need the full dataset (the book's numbers, the loader's digests)
+	@$(VENV)/bin/pytest -m full_data
+
+lock: $(STAMP) ## Rewrite requirements.lock from the current .venv (then update environment.yml)
+	@{ sed -n '1,3p' requirements.lock; $(PIP) freeze --exclude-editable; } > requirements.lock.new
+	@mv requirements.lock.new requirements.lock
+
+clean: ## Remove cached model results and scratch output (keeps the dataset and .venv)
+	rm -rf .cache build .pytest_cache .ruff_cache
+
+distclean: clean ## Also remove the dataset cache and the virtual environment
+	rm -rf data $(VENV)

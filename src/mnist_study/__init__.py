@@ -1,0 +1,1 @@
+"""Helpers for the MNIST classification study: data loading, models and figures."""
