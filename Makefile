@@ -11,7 +11,7 @@ PIP := $(PY) -m pip --disable-pip-version-check --quiet
 STAMP := $(VENV)/.installed
 FIXTURE := tests/fixtures/mnist_784_fixture.npz
 
-.PHONY: help env data figures test test-full lint format lock clean distclean
+.PHONY: help env data figures smoke verify test test-full lint format lock clean distclean
 
 help: ## List the targets with one line each
 	@echo "Usage: make TARGET   (the environment in $(VENV) is created on first use)"
@@ -31,7 +31,14 @@ env: $(STAMP) ## Create .venv (Python 3.11) with the pinned packages and the hel
 data: $(STAMP) ## Fetch, verify and cache MNIST (into data/, or the folder in MNIST_STUDY_DATA_DIR)
 	@$(PY) -m mnist_study.data
 
-figures: data ## Main job: fetch the data, then execute every notebook and regenerate readme_images/
+figures: data ## Main job: fetch the data, run every notebook in order, regenerate readme_images/
+	@$(PY) -m mnist_study.runner
+
+smoke: $(STAMP) ## Run every notebook on the small test fixture into build/smoke (never readme_images/)
+	@$(PY) -m mnist_study.runner --smoke
+
+verify: data ## Regenerate everything from the full data; fail, naming files, if any differs from git
+	@$(PY) -m mnist_study.runner --check
 
 lint: $(STAMP) ## Check code and notebooks with ruff
 	@$(VENV)/bin/ruff check src tests benchmarks notebooks
@@ -56,3 +63,6 @@ clean: ## Remove cached model results and scratch output (keeps the dataset and 
 
 distclean: clean ## Also remove the dataset cache and the virtual environment
 	rm -rf data $(VENV)
+
+# Further targets, grouped by topic (each file has its own .PHONY line and `## ` help texts).
+include $(sort $(wildcard mk/*.mk))

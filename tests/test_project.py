@@ -61,8 +61,13 @@ def test_environment_yml_uses_python_311_from_conda_forge() -> None:
 
 
 def test_make_help_lists_every_target() -> None:
-    makefile = (ROOT / "Makefile").read_text()
-    phony = set(re.search(r"^\.PHONY: (.+)$", makefile, re.M).group(1).split())
+    makefiles = [ROOT / "Makefile", *sorted((ROOT / "mk").glob("*.mk"))]
+    phony = {
+        target
+        for makefile in makefiles
+        for line in re.findall(r"^\.PHONY: (.+)$", makefile.read_text(), re.M)
+        for target in line.split()
+    }
     shown = subprocess.run(
         ["make", "--no-print-directory", "help"],
         cwd=ROOT,

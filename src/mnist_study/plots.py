@@ -110,6 +110,8 @@ def plot_score_bars(
     ax: plt.Axes | None = None,
     goal: float | None = None,
     ylim: tuple[float, float] = (0.0, 1.0),
+    decimals: int = 3,
+    fontsize: float = 8,
 ) -> plt.Axes:
     """Grouped bars: one group per row of ``table``, one bar per column, values written on top."""
     ax = ax if ax is not None else plt.gca()
@@ -119,7 +121,8 @@ def plot_score_bars(
     for offset, column in enumerate(table.columns):
         x = positions + (offset - (n_bars - 1) / 2) * width
         bars = ax.bar(x, table[column], width, label=str(column))
-        ax.bar_label(bars, labels=[f"{v:.3f}" for v in table[column]], fontsize=8, padding=2)
+        labels = [f"{value:.{decimals}f}" for value in table[column]]
+        ax.bar_label(bars, labels=labels, fontsize=fontsize, padding=2)
     if goal is not None:
         ax.axhline(goal, color="crimson", linestyle="--", linewidth=1.2, label=f"goal {goal:.0%}")
     ax.set_xticks(positions, [str(i) for i in table.index])

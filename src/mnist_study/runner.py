@@ -65,11 +65,15 @@ def study_notebooks(names: Sequence[str] = ()) -> list[Path]:
 
 
 def describe_failure(notebook: Path, error: Exception) -> str:
-    """Name the notebook, the failing cell and the exception papermill reported."""
-    cell = getattr(error, "exec_count", None)
+    """Name the notebook, the failing cell (as numbered in a reader's run) and the exception."""
+    count = getattr(error, "exec_count", None)
+    source = (getattr(error, "source", "") or "").strip().splitlines()
+    # papermill executes one injected parameters cell first, which a reader's run does not have
+    where = f"cell [{count - 1}]" if count else "a cell"
+    if source:
+        where += f" (`{source[0][:60]}`)"
     name = getattr(error, "ename", type(error).__name__)
     value = getattr(error, "evalue", str(error))
-    where = f"cell [{cell}]" if cell is not None else "a cell"
     return f"{notebook.name} failed in {where}: {name}: {value}"
 
 

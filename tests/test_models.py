@@ -1,0 +1,113 @@
+"""Cached cross-validation: same results as scikit-learn's own calls, computed once, never stale."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.linear_model import SGDClassifier
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import cross_val_predict, cross_val_score
+
+from mnist_study import models
+from mnist_study.data import load_mnist
+
+
+@pytest.fixture
+def small_data(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.setenv("MNIST_STUDY_CACHE_DIR", str(tmp_path / "cache"))
+    models.memory.cache_clear()
+    from conftest import FIXTURE_PATH
+
+    X_train, X_test, y_train, y_test = load_mnist(600, fixture=FIXTURE_PATH)
+    yield X_train, X_test, y_train, y_test
+    models.memory.cache_clear()
+
+
+@pytest.fixture
+def count_fits(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every real cross_val_predict call the cached functions make."""
+    calls: list[str] = []
+    real = models.cross_val_predict
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("method", "predict"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(models, "cross_val_predict", counting)
+    return calls
+
+
+def fast_sgd(**params) -> SGDClassifier:
+    return SGDClassifier(random_state=42, max_iter=20, tol=None, **params)
+
+
+def test_fold_scores_equal_cross_val_score(small_data) -> None:
+    X, _, y, _ = small_data
+    y5 = y == "5"
+    scores = models.cross_val_output(fast_sgd(), X, y5, method="decision_function")
+    derived = models.fold_scores(y5, scores > 0, accuracy_score)
+    direct = cross_val_score(fast_sgd(), X, y5, cv=3, scoring="accuracy")
+    np.testing.assert_array_equal(derived, direct)
+
+
+def test_hard_predictions_derive_from_decision_scores(small_data) -> None:
+    X, _, y, _ = small_data
+    y5 = y == "5"
+    scores = models.cross_val_output(fast_sgd(), X, y5, method="decision_function")
+    np.testing.assert_array_equal(scores > 0, cross_val_predict(fast_sgd(), X, y5, cv=3))
+
+
+def test_forest_predictions_derive_from_probabilities(small_data) -> None:
+    X, _, y, _ = small_data
+    forest = models.random_forest().set_params(n_estimators=10)
+    probas = models.cross_val_output(forest, X, y, method="predict_proba")
+    derived = np.unique(y)[probas.argmax(axis=1)]
+    np.testing.assert_array_equal(derived, cross_val_predict(forest, X, y, cv=3))
+
+
+def test_results_are_cached_and_keyed_by_parameters_and_data(small_data, count_fits) -> None:
+    X, _, y, _ = small_data
+    y5 = y == "5"
+    first = models.cross_val_output(fast_sgd(), X, y5, method="decision_function")
+    again = models.cross_val_output(fast_sgd(), X, y5, method="decision_function")
+    assert count_fits == ["decision_function"], "the second call is served from the cache"
+    np.testing.assert_array_equal(first, again)
+    models.cross_val_output(fast_sgd(alpha=1e-3), X, y5, method="decision_function")
+    assert len(count_fits) == 2, "a changed parameter is recomputed"
+    X_changed = X.copy()
+    X_changed[0, 300] ^= 1
+    models.cross_val_output(fast_sgd(), X_changed, y5, method="decision_function")
+    assert len(count_fits) == 3, "changed data is recomputed"
+
+
+def test_library_upgrade_invalidates_the_cache(small_data, count_fits, monkeypatch) -> None:
+    X, _, y, _ = small_data
+    models.cross_val_output(fast_sgd(), X, y == "5", method="decision_function")
+    monkeypatch.setitem(models.LIBRARY_VERSIONS, "scikit-learn", "0.0-other")
+    models.cross_val_output(fast_sgd(), X, y == "5", method="decision_function")
+    assert len(count_fits) == 2
+
+
+def test_fit_predict_is_cached(small_data, monkeypatch) -> None:
+    X_train, X_test, y_train, _ = small_data
+    fits: list[int] = []
+    real_clone = models.clone
+
+    def counting_clone(estimator):
+        fits.append(1)
+        return real_clone(estimator)
+
+    monkeypatch.setattr(models, "clone", counting_clone)
+    first = models.fit_predict(fast_sgd(), X_train, y_train, X_test)
+    second = models.fit_predict(fast_sgd(), X_train, y_train, X_test)
+    assert len(fits) == 1
+    np.testing.assert_array_equal(first, second)
+    assert first.shape == (len(X_test),)
+
+
+def test_cache_lives_where_configured(small_data, tmp_path) -> None:
+    X, _, y, _ = small_data
+    models.cross_val_output(fast_sgd(), X, y == "5", method="decision_function")
+    assert any((tmp_path / "cache" / "joblib").rglob("output.pkl"))

@@ -1,0 +1,201 @@
+"""The notebook runner: normalised output, all-or-nothing updates, clear failures."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from conftest import ROOT
+from nbformat.v4 import new_code_cell, new_notebook
+
+from mnist_study import runner
+
+
+def write_notebook(path: Path, sources: list[str]) -> None:
+    notebook = new_notebook()
+    notebook.cells = [new_code_cell(source) for source in sources]
+    notebook.cells[0].metadata["tags"] = ["parameters"]
+    notebook.metadata["kernelspec"] = {
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+        "name": "python3",
+    }
+    nbformat.write(notebook, path)
+
+
+def snapshot(*folders: Path) -> dict[str, str]:
+    return {
+        str(path): hashlib.sha256(path.read_bytes()).hexdigest()
+        for folder in folders
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A miniature project: two notebooks that write one figure each, and committed outputs."""
+    for name in ("notebooks", "readme_images"):
+        (tmp_path / name).mkdir()
+    monkeypatch.setattr(runner, "NOTEBOOK_DIR", tmp_path / "notebooks")
+    monkeypatch.setattr(runner, "FIGURE_DIR", tmp_path / "readme_images")
+    monkeypatch.setattr(runner, "BUILD_DIR", tmp_path / "build")
+    monkeypatch.setattr(runner, "ROOT", tmp_path)
+    figure = (
+        "from pathlib import Path\n"
+        "Path(figure_dir, '{name}.png').write_bytes(b'png {name}')\n"
+        "print('{name} done')"
+    )
+    for name in ("01_first", "02_second"):
+        write_notebook(
+            tmp_path / "notebooks" / f"{name}.ipynb",
+            ['figure_dir = "../readme_images"', figure.format(name=name)],
+        )
+    (tmp_path / "readme_images" / "01_first.png").write_bytes(b"committed figure")
+    return tmp_path
+
+
+def test_main_job_writes_normalised_notebooks_and_figures(project: Path) -> None:
+    assert runner.main([]) == 0
+    assert (project / "readme_images" / "01_first.png").read_bytes() == b"png 01_first"
+    assert (project / "readme_images" / "02_second.png").read_bytes() == b"png 02_second"
+    notebook = json.loads((project / "notebooks" / "01_first.ipynb").read_text())
+    assert [cell["execution_count"] for cell in notebook["cells"]] == [1, 2]
+    assert not any(
+        "injected-parameters" in cell["metadata"].get("tags", []) for cell in notebook["cells"]
+    )
+    assert "papermill" not in notebook["metadata"]
+    assert "version" not in notebook["metadata"].get("language_info", {})
+    assert all("execution" not in cell["metadata"] for cell in notebook["cells"])
+    assert all("papermill" not in cell["metadata"] for cell in notebook["cells"])
+    assert notebook["cells"][1]["outputs"][0]["text"] == ["01_first done\n"]
+    assert str(project) not in (project / "notebooks" / "01_first.ipynb").read_text()
+
+
+def test_two_runs_are_byte_identical(project: Path) -> None:
+    assert runner.main([]) == 0
+    first = snapshot(project / "notebooks", project / "readme_images")
+    assert runner.main([]) == 0
+    assert snapshot(project / "notebooks", project / "readme_images") == first
+
+
+def test_check_mode_names_differing_files_and_changes_nothing(project: Path) -> None:
+    assert runner.main([]) == 0
+    assert runner.main(["--check"]) == 0
+    (project / "readme_images" / "02_second.png").write_bytes(b"edited by hand")
+    before = snapshot(project / "notebooks", project / "readme_images")
+    assert runner.main(["--check"]) == 1
+    assert snapshot(project / "notebooks", project / "readme_images") == before
+
+
+def test_check_mode_reports_the_file(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert runner.main([]) == 0
+    path = project / "notebooks" / "01_first.ipynb"
+    notebook = json.loads(path.read_text())
+    notebook["cells"][1]["outputs"][0]["text"] = ["01_first DONE\n"]
+    path.write_text(json.dumps(notebook, indent=1) + "\n")
+    assert runner.main(["--check"]) == 1
+    assert "notebooks/01_first.ipynb" in capsys.readouterr().err
+
+
+def test_failing_cell_stops_the_run_and_changes_nothing(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_notebook(
+        project / "notebooks" / "02_second.ipynb",
+        ['figure_dir = "."', "x = 1", "raise ValueError('broken on purpose')"],
+    )
+    before = snapshot(project / "notebooks", project / "readme_images")
+    assert runner.main([]) == 1
+    err = capsys.readouterr().err
+    assert (
+        "02_second.ipynb failed in cell [3] (`raise ValueError('broken on purpose')`): "
+        "ValueError: broken on purpose"
+    ) in err
+    assert "Nothing under notebooks/ or readme_images/ was changed" in err
+    assert snapshot(project / "notebooks", project / "readme_images") == before
+
+
+def test_unknown_notebook_name_is_an_error(project: Path) -> None:
+    with pytest.raises(SystemExit, match="no such notebook: 07_missing"):
+        runner.main(["07_missing"])
+
+
+def test_interrupt_leaves_committed_files_untouched(tmp_path: Path) -> None:
+    """A real Ctrl-C (SIGINT) while a notebook runs: exit 130, nothing moved into place."""
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from mnist_study import runner\n"
+        f"base = Path({str(tmp_path)!r})\n"
+        "runner.NOTEBOOK_DIR = base / 'notebooks'\n"
+        "runner.FIGURE_DIR = base / 'readme_images'\n"
+        "runner.BUILD_DIR = base / 'build'\n"
+        "runner.ROOT = base\n"
+        "sys.exit(runner.main([]))\n"
+    )
+    for name in ("notebooks", "readme_images"):
+        (tmp_path / name).mkdir()
+    write_notebook(
+        tmp_path / "notebooks" / "01_slow.ipynb",
+        [
+            'figure_dir = "."',
+            "from pathlib import Path\nPath(figure_dir, 'slow.png').write_bytes(b'new')",
+            "import time\ntime.sleep(60)",
+        ],
+    )
+    (tmp_path / "readme_images" / "slow.png").write_bytes(b"committed")
+    before = snapshot(tmp_path / "notebooks", tmp_path / "readme_images")
+    process = subprocess.Popen(
+        [sys.executable, str(script)], stderr=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "build" / "staging" / "readme_images" / "slow.png").exists():
+        assert time.monotonic() < deadline, "the notebook never started"
+        assert process.poll() is None, process.stderr.read()
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "interrupted" in err
+    assert snapshot(tmp_path / "notebooks", tmp_path / "readme_images") == before
+    assert not (tmp_path / "build" / "staging").exists()
+
+
+@pytest.mark.smoke
+def test_smoke_run_of_the_study_notebooks(tmp_path: Path) -> None:
+    """Every notebook runs on the fixture, writes its figures to the scratch folder only."""
+    committed = snapshot(ROOT / "notebooks", ROOT / "readme_images")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MNIST_STUDY_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "mnist_study.runner", "--smoke"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert snapshot(ROOT / "notebooks", ROOT / "readme_images") == committed
+    smoke = ROOT / "build" / "smoke"
+    executed = sorted(p.name for p in (smoke / "notebooks").glob("*.ipynb"))
+    assert executed == sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    for path in (smoke / "notebooks").glob("*.ipynb"):
+        notebook = nbformat.read(path, as_version=4)
+        for cell in notebook.cells:
+            if cell.cell_type == "code":
+                assert cell.execution_count is not None, f"{path.name}: unexecuted cell"
+                assert all(o.output_type != "error" for o in cell.outputs), path.name
+    committed_figures = {p.name for p in (ROOT / "readme_images").glob("*.png")}
+    produced = {p.name for p in (smoke / "readme_images").glob("*.png")}
+    assert committed_figures - {"jupyter_notebook_location.png"} <= produced
