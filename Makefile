@@ -49,7 +49,7 @@ format: $(STAMP) ## Reformat code with ruff
 	@$(VENV)/bin/ruff check --fix src tests benchmarks notebooks
 
 test: lint ## Run ruff and the offline test suite (no network, uses the committed fixture)
-	@$(VENV)/bin/pytest -m "not full_data"
+	@$(VENV)/bin/pytest -m "not full_data and not browser"
 
 test-full: data ## Run the tests that need the full dataset (the book's numbers, the loader's digests)
 	@$(VENV)/bin/pytest -m full_data

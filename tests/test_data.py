@@ -383,8 +383,8 @@ def test_unusable_fixture_path_is_a_clear_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.full_data
-def test_full_dataset_has_the_canonical_digests() -> None:
-    os.environ.pop("MNIST_STUDY_DATA_DIR", None)
+def test_full_dataset_has_the_canonical_digests(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MNIST_STUDY_DATA_DIR")
     X_train, X_test, y_train, y_test = load_mnist()
     assert X_train.shape == (60_000, 784) and X_train.dtype == np.uint8
     assert X_test.shape == (10_000, 784) and X_test.dtype == np.uint8

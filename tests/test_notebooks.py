@@ -1,0 +1,110 @@
+"""The committed, executed notebooks: they render on GitHub and show the book's numbers."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from conftest import ROOT
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+STUDY = {path.name[:2]: path for path in NOTEBOOKS}
+
+# Published reference values (DESIGN.md, "Reproducing the book"): Géron, Hands-On Machine
+# Learning, chapter 3, reproduced with scikit-learn 1.9 on the full data.
+BOOK_NUMBERS = {
+    "01": [
+        "SGD accuracy per fold: [0.95035 0.96035 0.9604 ]",
+        "always-'not 5' accuracy per fold: [0.90965 0.90965 0.90965]",
+        "array([[53892,   687],\n       [ 1891,  3530]])",
+        "precision: 0.8370879772350012",
+        "recall:    0.6511713705958311",
+        "F1:        0.73251711973438",
+    ],
+    "02": [
+        "threshold: 3370.0194991439557",
+        "precision: 0.9000345901072293",
+        "recall:    0.4799852425751706",
+    ],
+    "03": [
+        "ROC AUC, SGD:           0.9604938554008616",
+        "ROC AUC, random forest: 0.9983436731328145",
+        "precision 0.8370879772350012 0.9897468089558485",
+        "recall    0.6511713705958311 0.8725327430363402",
+        "F1        0.73251711973438",
+        " 0.9274509803921569",
+    ],
+    "05": ["accuracy            0.9705"],
+}
+
+
+def output_text(path: Path) -> str:
+    """All text a reader sees in a notebook's outputs (streams, plain text and markdown)."""
+    notebook = nbformat.read(path, as_version=4)
+    parts = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if output.output_type == "stream":
+                parts.append(output.text)
+            for kind in ("text/plain", "text/markdown"):
+                if kind in output.get("data", {}):
+                    parts.append(output.data[kind])
+    return "\n".join(parts)
+
+
+def test_the_study_has_its_notebooks_in_order() -> None:
+    assert [name for name in STUDY] == sorted(STUDY)
+    assert {"01", "02", "03", "04", "05"} <= set(STUDY)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_renders_cleanly(path: Path) -> None:
+    assert path.stat().st_size < 1_000_000, "GitHub renders large notebooks poorly"
+    notebook = nbformat.read(path, as_version=4)
+    nbformat.validate(notebook)
+    assert "widgets" not in notebook.metadata
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert [cell.execution_count for cell in code] == list(range(1, len(code) + 1)), (
+        "executed top to bottom, every cell once"
+    )
+    assert any("parameters" in cell.metadata.get("tags", []) for cell in code)
+    assert notebook.cells[0].cell_type == "markdown", "starts with an introduction"
+    for cell in code:
+        for output in cell.outputs:
+            assert output.output_type != "error", cell.source
+            assert output.get("name") != "stderr", f"warning or log output in: {cell.source}"
+            assert "sk-estimator" not in output.get("data", {}).get("text/html", "")
+    raw = path.read_text()
+    for leak in ("/work/", "/home/", "/tmp/", "0x7f", "papermill"):
+        assert leak not in raw, f"{leak!r} in {path.name}: paths, addresses or run metadata"
+
+
+@pytest.mark.parametrize("number", sorted(BOOK_NUMBERS))
+def test_committed_notebooks_show_the_books_numbers(number: str) -> None:
+    text = " ".join(output_text(STUDY[number]).split())
+    missing = [value for value in BOOK_NUMBERS[number] if " ".join(value.split()) not in text]
+    assert missing == [], f"{STUDY[number].name} does not show: {missing}"
+
+
+def test_every_readme_number_is_printed_by_a_notebook() -> None:
+    """Percentages and decimals in the README's study sections appear in some notebook output."""
+    readme = (ROOT / "README.md").read_text()
+    body = readme.split("\n## The study", 1)[1].split("\n## ", 1)[0]
+    shown = "\n".join(output_text(path) for path in NOTEBOOKS)
+    numbers = set(re.findall(r"\d+\.\d+ ?%|\b0\.\d{3,}\b|\b\d{1,3}(?:,\d{3})+\b(?! images)", body))
+    assert numbers, "the README's study sections quote the notebooks' numbers"
+    missing = sorted(n for n in numbers if n.replace(" %", "%") not in shown)
+    assert missing == [], f"README numbers that no notebook prints: {missing}"
+
+
+def test_readme_shows_every_exported_figure() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for figure in (ROOT / "readme_images").glob("*.png"):
+        assert f"readme_images/{figure.name}" in readme, figure.name
+    sources = "\n".join(json.dumps(nbformat.read(p, as_version=4).cells) for p in NOTEBOOKS)
+    for figure in (ROOT / "readme_images").glob("*.png"):
+        if figure.name != "jupyter_notebook_location.png":
+            assert figure.name in sources, f"{figure.name} is written by no notebook"
