@@ -11,7 +11,7 @@ PIP := $(PY) -m pip --disable-pip-version-check --quiet
 STAMP := $(VENV)/.installed
 FIXTURE := tests/fixtures/mnist_784_fixture.npz
 
-.PHONY: help env data figures smoke verify test test-full lint format lock clean distclean
+.PHONY: help env data figures smoke verify bench test test-full lint format lock clean distclean
 
 help: ## List the targets with one line each
 	@echo "Usage: make TARGET   (the environment in $(VENV) is created on first use)"
@@ -39,6 +39,9 @@ smoke: $(STAMP) ## Run every notebook on the small test fixture into build/smoke
 
 verify: data ## Regenerate everything from the full data; fail, naming files, if any differs from git
 	@$(PY) -m mnist_study.runner --check
+
+bench: data ## Benchmark: book-style baseline vs make figures cold and warm (ratios, memory); ~15 min
+	@$(PY) benchmarks/run.py
 
 lint: $(STAMP) ## Check code and notebooks with ruff
 	@$(VENV)/bin/ruff check src tests benchmarks notebooks

@@ -1,0 +1,56 @@
+"""The plain baseline: the fits of stages 1-5 done the way the book's notebook does them.
+
+One after the other, no cache, library defaults (a single core for the forest), every
+cross-validated quantity computed by its own call, as in Géron's ``03_classification.ipynb``.
+Run by ``make bench``; prints one line per step.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from sklearn.dummy import DummyClassifier
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import SGDClassifier
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import cross_val_predict, cross_val_score
+
+from mnist_study.data import load_mnist
+
+
+def step(name: str, started: float) -> float:
+    """Report a finished step and return the time for the next one."""
+    now = time.perf_counter()
+    print(f"  baseline: {name} ({now - started:.0f} s)", file=sys.stderr, flush=True)
+    return now
+
+
+def main() -> None:
+    """Run every fit of stages 1-5 as the book does."""
+    X_train, X_test, y_train, y_test = load_mnist()
+    y_train_5 = y_train == "5"
+    started = time.perf_counter()
+    sgd_clf = SGDClassifier(random_state=42)
+    sgd_clf.fit(X_train, y_train_5)
+    sgd_clf.predict(X_train[:1])
+    started = step("stage 1: SGD fit", started)
+    cross_val_score(sgd_clf, X_train, y_train_5, cv=3, scoring="accuracy")
+    cross_val_score(DummyClassifier(), X_train, y_train_5, cv=3, scoring="accuracy")
+    started = step("stage 1: cross_val_score, SGD and dummy", started)
+    cross_val_predict(sgd_clf, X_train, y_train_5, cv=3)
+    started = step("stage 1: cross_val_predict (confusion matrix)", started)
+    cross_val_predict(sgd_clf, X_train, y_train_5, cv=3, method="decision_function")
+    started = step("stage 2/3: cross-validated decision scores", started)
+    forest_clf = RandomForestClassifier(random_state=42)
+    cross_val_predict(forest_clf, X_train, y_train_5, cv=3, method="predict_proba")
+    started = step("stage 3: forest cross-validated probabilities", started)
+    cross_val_predict(forest_clf, X_train, y_train, cv=3)
+    started = step("stage 4: forest, 10 classes, cross-validated predictions", started)
+    forest_clf.fit(X_train, y_train)
+    accuracy = accuracy_score(y_test, forest_clf.predict(X_test))
+    step(f"stage 5: forest fit on 60,000 images, test accuracy {accuracy}", started)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""``make bench``: the study's main job against a plain baseline, in one run, as ratios.
+
+1. baseline: the fits of stages 1-5 the way the book's notebook does them (``baseline.py``);
+2. cold: notebooks 01-05 through the runner with an empty result cache;
+3. warm: the same again, with the cache filled;
+then notebook 06 cold and warm, and loading the verified dataset from its cache. For each: wall
+time, CPU time (all child processes) and peak memory (resident set of the whole process tree,
+sampled). The table is printed and written to ``benchmarks/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGES_1_TO_5 = [
+    "01_is_it_a_5",
+    "02_precision_recall_tradeoff",
+    "03_sgd_vs_random_forest",
+    "04_multiclass_error_analysis",
+    "05_final_test_scores",
+]
+STAGE_6 = "06_beyond_97_percent"
+TARGETS = {"cold": 0.6, "warm": 0.1}
+MEMORY_TARGET_GB = 3.0
+
+
+@dataclass
+class Row:
+    """One measured command."""
+
+    label: str
+    wall: float
+    cpu: float
+    peak_gb: float
+    exit_code: int
+
+
+def tree_rss(process: psutil.Process) -> int:
+    """Resident memory of a process and all its descendants, in bytes."""
+    total = 0
+    for member in [process, *process.children(recursive=True)]:
+        try:
+            total += member.memory_info().rss
+        except psutil.Error:
+            continue
+    return total
+
+
+def measure(label: str, command: list[str], env: dict[str, str]) -> Row:
+    """Run ``command`` to completion, sampling the memory of its process tree."""
+    print(f"\n== {label}: {' '.join(command)}", file=sys.stderr, flush=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    child = subprocess.Popen(command, cwd=ROOT, env=env)
+    watched = psutil.Process(child.pid)
+    peak = 0
+    while child.poll() is None:
+        with contextlib.suppress(psutil.Error):
+            peak = max(peak, tree_rss(watched))
+        time.sleep(0.2)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    print(f"== {label}: {wall:.1f} s wall, exit code {child.returncode}", file=sys.stderr)
+    return Row(label, wall, cpu, peak / 1e9, child.returncode)
+
+
+def cache_load_seconds(repeats: int = 5) -> float:
+    """Median time of ``load_mnist()`` reading and verifying the dataset cache."""
+    code = (
+        "import time; from mnist_study.data import load_mnist; load_mnist(); "
+        "t = time.perf_counter(); load_mnist(); print(time.perf_counter() - t)"
+    )
+    times = [
+        float(
+            subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+            ).stdout
+        )
+        for _ in range(repeats)
+    ]
+    return statistics.median(times)
+
+
+def table(rows: list[Row], baseline: Row) -> list[str]:
+    """Markdown table rows with ratios to the baseline for the stage 1-5 runs."""
+    lines = [
+        "| run | wall (s) | CPU (s) | peak memory (GB) | wall / baseline | exit |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        ratio = f"{row.wall / baseline.wall:.2f}×" if "01–05" in row.label else "–"
+        lines.append(
+            f"| {row.label} | {row.wall:.1f} | {row.cpu:.1f} | {row.peak_gb:.2f} | {ratio} "
+            f"| {row.exit_code} |"
+        )
+    return lines
+
+
+def main() -> int:
+    """Run every measurement, print the table and record it."""
+    python = sys.executable
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="mnist-bench-cache-") as cache:
+        env = {**os.environ, "MNIST_STUDY_CACHE_DIR": cache}
+        env.pop("MNIST_STUDY_FIXTURE", None)
+        runner = [python, "-m", "mnist_study.runner", "--check"]
+        baseline = measure(
+            "baseline: book-style fits, stages 1–5", [python, "benchmarks/baseline.py"], env
+        )
+        rows.append(baseline)
+        rows.append(measure("cold: notebooks 01–05, empty cache", [*runner, *STAGES_1_TO_5], env))
+        rows.append(measure("warm: notebooks 01–05, cache filled", [*runner, *STAGES_1_TO_5], env))
+        if (ROOT / "notebooks" / f"{STAGE_6}.ipynb").exists():
+            rows.append(measure("cold: notebook 06, empty cache", [*runner, STAGE_6], env))
+            rows.append(measure("warm: notebook 06, cache filled", [*runner, STAGE_6], env))
+    load = cache_load_seconds()
+    cold, warm = rows[1], rows[2]
+    verdicts = [
+        f"- cold / baseline = {cold.wall / baseline.wall:.2f} (target ≤ {TARGETS['cold']}): "
+        f"{'met' if cold.wall / baseline.wall <= TARGETS['cold'] else 'NOT met'}",
+        f"- warm / baseline = {warm.wall / baseline.wall:.2f} (target ≤ {TARGETS['warm']}): "
+        f"{'met' if warm.wall / baseline.wall <= TARGETS['warm'] else 'NOT met'}",
+        f"- peak memory of any run = {max(r.peak_gb for r in rows):.2f} GB "
+        f"(target for stages 1–5 ≤ {MEMORY_TARGET_GB} GB: "
+        f"{'met' if max(r.peak_gb for r in rows[:3]) <= MEMORY_TARGET_GB else 'NOT met'})",
+        f"- `load_mnist()` from the verified cache: {load:.2f} s (median of 5; target < 1 s)",
+    ]
+    import numpy
+    import sklearn
+
+    cpu = platform.processor() or platform.machine()
+    header = [
+        "# Benchmark results",
+        "",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `make bench` on a "
+        f"{os.cpu_count()}-core {cpu} machine, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
+        f"Python {platform.python_version()}, scikit-learn {sklearn.__version__}, "
+        f"numpy {numpy.__version__}. Wall times vary with the load of a shared machine; the "
+        "ratios, measured in the same run, are what the targets are about.",
+        "",
+    ]
+    text = "\n".join([*header, *table(rows, baseline), "", *verdicts, ""])
+    (ROOT / "benchmarks" / "RESULTS.md").write_text(text)
+    print("\n" + text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
