@@ -77,6 +77,22 @@ def describe_failure(notebook: Path, error: Exception) -> str:
     return f"{notebook.name} failed in {where}: {name}: {value}"
 
 
+def logged_kernel_manager(log_path: Path) -> type:
+    """A kernel manager whose kernels write their own log lines to ``log_path``, not the terminal.
+
+    Notebook output (including warnings) still reaches the notebook; only the kernel process's
+    start-up and shut-down messages are kept out of the progress report.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class LoggedKernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kw: object) -> None:
+            with open(log_path, "ab") as log:
+                await super()._async_start_kernel(stderr=log, **kw)
+
+    return LoggedKernelManager
+
+
 def run_notebooks(
     notebooks: Sequence[Path], stage: Path, parameters: dict[str, object] | None = None
 ) -> None:
@@ -98,6 +114,7 @@ def run_notebooks(
                 kernel_name="python3",
                 progress_bar=sys.stderr.isatty(),
                 log_output=False,
+                kernel_manager_class=logged_kernel_manager(stage / "kernel.log"),
             )
         except papermill.PapermillExecutionError as error:
             raise NotebookFailedError(describe_failure(notebook, error)) from error
