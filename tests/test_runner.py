@@ -80,6 +80,24 @@ def test_main_job_writes_normalised_notebooks_and_figures(project: Path) -> None
     assert str(project) not in (project / "notebooks" / "01_first.ipynb").read_text()
 
 
+def test_stream_chunks_are_merged_into_one_output() -> None:
+    outputs = [
+        {"output_type": "stream", "name": "stdout", "text": ["a table\n", "last row"]},
+        {"output_type": "stream", "name": "stdout", "text": "\n"},
+        {"output_type": "stream", "name": "stderr", "text": "a warning\n"},
+        {"output_type": "display_data", "data": {}, "metadata": {}},
+        {"output_type": "stream", "name": "stdout", "text": "after\n"},
+    ]
+    merged = runner.merge_streams(outputs)
+    assert [o.get("name", o["output_type"]) for o in merged] == [
+        "stdout",
+        "stderr",
+        "display_data",
+        "stdout",
+    ]
+    assert merged[0]["text"] == "a table\nlast row\n"
+
+
 def test_two_runs_are_byte_identical(project: Path) -> None:
     assert runner.main([]) == 0
     first = snapshot(project / "notebooks", project / "readme_images")

@@ -121,6 +121,23 @@ def run_notebooks(
         progress(f"      done in {time.perf_counter() - started:.0f} s")
 
 
+def merge_streams(outputs: list[dict]) -> list[dict]:
+    """Join consecutive outputs of the same stream, which the kernel may send in varying chunks."""
+    merged: list[dict] = []
+    for output in outputs:
+        previous = merged[-1] if merged else None
+        if (
+            output["output_type"] == "stream"
+            and previous is not None
+            and previous["output_type"] == "stream"
+            and previous["name"] == output["name"]
+        ):
+            previous["text"] = "".join(previous["text"]) + "".join(output["text"])
+        else:
+            merged.append(output)
+    return merged
+
+
 def normalise_notebook(path: Path) -> None:
     """Make an executed notebook what a reader's own run gives: no injected cell, no timings."""
     notebook = json.loads(path.read_text(encoding="utf-8"))
@@ -135,7 +152,8 @@ def normalise_notebook(path: Path) -> None:
             continue
         count += 1
         cell["execution_count"] = count
-        for output in cell.get("outputs", []):
+        cell["outputs"] = merge_streams(cell.get("outputs", []))
+        for output in cell["outputs"]:
             if "execution_count" in output:
                 output["execution_count"] = count
     path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
