@@ -1,0 +1,239 @@
+"""Stage 6: shifted copies of the training images, deskewing, stroke-direction features, SVMs.
+
+Everything here is deterministic; the expensive results go through the study's disk cache
+(``models.run_cached``), so a warm re-run of the notebook only reads them back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from joblib import Parallel, delayed
+from scipy import ndimage
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.decomposition import PCA
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+from sklearn.svm import SVC
+
+from mnist_study import models
+
+__all__ = [
+    "DIAGONAL_SHIFTS",
+    "ONE_PIXEL_SHIFTS",
+    "VirtualSupportVectors",
+    "augment_with_shifts",
+    "deskew",
+    "deskewed",
+    "direction_features",
+    "direction_svc",
+    "fit_predict_all",
+    "image_moments",
+    "pixel_svc",
+    "shift_images",
+    "unit_pixels",
+]
+
+SIDE = 28
+# The study's proposal: one pixel left, right, down and up, as (dx, dy) in the book's order.
+ONE_PIXEL_SHIFTS: tuple[tuple[int, int], ...] = ((-1, 0), (1, 0), (0, 1), (0, -1))
+DIAGONAL_SHIFTS: tuple[tuple[int, int], ...] = ((-1, -1), (1, -1), (-1, 1), (1, 1))
+# libsvm's kernel cache in MB (the default, 200, makes large fits recompute kernel rows).
+SVC_CACHE_MB = 1000
+
+
+def shift_images(images: np.ndarray, dx: int, dy: int) -> np.ndarray:
+    """Move flattened 28×28 images ``dx`` pixels right and ``dy`` down, filling with zeros."""
+    squares = np.asarray(images).reshape(-1, SIDE, SIDE)
+    shifted = np.zeros_like(squares)
+    rows_to = slice(max(dy, 0), SIDE + min(dy, 0))
+    rows_from = slice(max(-dy, 0), SIDE + min(-dy, 0))
+    cols_to = slice(max(dx, 0), SIDE + min(dx, 0))
+    cols_from = slice(max(-dx, 0), SIDE + min(-dx, 0))
+    shifted[:, rows_to, cols_to] = squares[:, rows_from, cols_from]
+    return shifted.reshape(len(squares), SIDE * SIDE)
+
+
+def augment_with_shifts(
+    X: np.ndarray, y: np.ndarray, shifts: Sequence[tuple[int, int]] = ONE_PIXEL_SHIFTS
+) -> tuple[np.ndarray, np.ndarray]:
+    """The images, then one shifted copy of all of them per ``(dx, dy)``; labels to match."""
+    X_augmented = np.concatenate([X, *(shift_images(X, dx, dy) for dx, dy in shifts)])
+    return X_augmented, np.tile(y, len(shifts) + 1)
+
+
+def image_moments(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centres of mass ``(n, 2)`` (row, column) and slants ``(n,)`` of flattened 28×28 images.
+
+    The slant is the row–column covariance of the ink over its row variance: how many columns the
+    stroke moves right per row down (0 for an upright digit, or for a blank image).
+    """
+    ink = np.asarray(images, dtype=np.float64).reshape(-1, SIDE, SIDE)
+    rows = np.arange(SIDE, dtype=np.float64)[:, None]
+    cols = np.arange(SIDE, dtype=np.float64)[None, :]
+    total = ink.sum(axis=(1, 2))
+    safe_total = np.where(total > 0, total, 1.0)
+    centre_row = (ink * rows).sum(axis=(1, 2)) / safe_total
+    centre_col = (ink * cols).sum(axis=(1, 2)) / safe_total
+    drow = rows[None] - centre_row[:, None, None]
+    dcol = cols[None] - centre_col[:, None, None]
+    row_variance = (ink * drow**2).sum(axis=(1, 2)) / safe_total
+    covariance = (ink * drow * dcol).sum(axis=(1, 2)) / safe_total
+    slant = np.divide(covariance, row_variance, out=np.zeros_like(total), where=row_variance > 0)
+    return np.column_stack([centre_row, centre_col]), slant
+
+
+def deskew(images: np.ndarray) -> np.ndarray:
+    """Shear each flattened 28×28 image upright and centre its ink (cubic spline); uint8 pixels.
+
+    Each output pixel ``o`` takes the input at ``centre + [[1, 0], [slant, 1]] @ (o - (14, 14))``,
+    the classic deskewing by image moments (as in LeCun's table's "deskewing" preprocessing).
+    """
+    squares = np.asarray(images, dtype=np.float64).reshape(-1, SIDE, SIDE)
+    centres, slants = image_moments(squares)
+    middle = np.array([SIDE / 2, SIDE / 2])
+    straightened = np.empty_like(squares)
+    for index, (square, centre, slant) in enumerate(zip(squares, centres, slants, strict=True)):
+        shear = np.array([[1.0, 0.0], [slant, 1.0]])
+        ndimage.affine_transform(
+            square, shear, offset=centre - shear @ middle, order=3, output=straightened[index]
+        )
+    return np.clip(np.rint(straightened), 0, 255).astype(np.uint8).reshape(len(squares), -1)
+
+
+def blur_and_sample(blur: float) -> np.ndarray:
+    """The (7, 28) matrix that Gaussian-blurs a line of pixels and reads it at 2, 6, …, 26."""
+    offsets = np.arange(SIDE)[None, :] - np.arange(2, SIDE, 4)[:, None]
+    weights = np.exp(-(offsets**2) / (2 * blur**2))
+    return (weights / weights.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def direction_planes(images: np.ndarray, directions: int, blur: float) -> np.ndarray:
+    """``direction_features`` of one batch of flattened images."""
+    squares = np.asarray(images, dtype=np.float32).reshape(-1, SIDE, SIDE) / 255
+    gx = ndimage.correlate1d(ndimage.correlate1d(squares, [1, 2, 1], axis=1), [-1, 0, 1], axis=2)
+    gy = ndimage.correlate1d(ndimage.correlate1d(squares, [1, 2, 1], axis=2), [-1, 0, 1], axis=1)
+    magnitude = np.hypot(gx, gy)
+    position = np.arctan2(gy, gx) % (2 * np.pi) * (directions / (2 * np.pi))
+    lower = np.floor(position)
+    upper_share = position - lower
+    lower = lower.astype(np.int64) % directions
+    upper = (lower + 1) % directions
+    sampler = blur_and_sample(blur)
+    n_images, n_grid = len(squares), len(sampler)
+    features = np.empty((n_images, directions, n_grid, n_grid), dtype=np.float32)
+    for direction in range(directions):
+        share = np.where(lower == direction, 1 - upper_share, 0)
+        share += np.where(upper == direction, upper_share, 0)
+        plane = magnitude * share
+        by_column = (plane.reshape(-1, SIDE) @ sampler.T).reshape(n_images, SIDE, n_grid)
+        by_row = sampler @ by_column.transpose(1, 0, 2).reshape(SIDE, -1)
+        features[:, direction] = by_row.reshape(n_grid, n_images, n_grid).transpose(1, 0, 2)
+    return np.sqrt(np.maximum(features, 0)).reshape(n_images, -1)
+
+
+def direction_features(
+    images: np.ndarray, directions: int = 8, blur: float = 1.6, batch: int = 4096
+) -> np.ndarray:
+    """Stroke-direction features: gradient planes per direction, blurred, sampled on a 7×7 grid.
+
+    Each pixel's Sobel gradient is split between the two nearest of ``directions`` compass
+    directions; each direction plane is smoothed by a Gaussian of ``blur`` pixels and read every
+    4 pixels around the centre (rows and columns 2, 6, …, 26); square roots tame large values.
+    That gives ``directions × 49`` features per image, in the spirit of Liu et al. (2003).
+    """
+    flat = np.asarray(images).reshape(-1, SIDE * SIDE)
+    batches = [flat[start : start + batch] for start in range(0, len(flat), batch)]
+    return np.concatenate([direction_planes(part, directions, blur) for part in batches])
+
+
+def compute_deskewed(images: np.ndarray, library_versions: dict[str, str]) -> np.ndarray:
+    """``deskew(images)``, in the form ``models.run_cached`` calls."""
+    return deskew(images)
+
+
+def deskewed(images: np.ndarray) -> np.ndarray:
+    """``deskew(images)``, computed once and cached on disk."""
+    return models.run_cached(compute_deskewed, images)
+
+
+def unit_pixels(images: np.ndarray) -> np.ndarray:
+    """Pixels scaled from 0–255 to 0–1 (float32)."""
+    return np.asarray(images, dtype=np.float32) / 255
+
+
+def pixel_svc(n_components: int, gamma: float, C: float = 10) -> Pipeline:
+    """Pixels → PCA(``n_components``) → RBF SVC: the kernel SVM on (deskewed) images."""
+    return make_pipeline(
+        FunctionTransformer(unit_pixels),
+        PCA(n_components, random_state=42),
+        SVC(C=C, gamma=gamma, cache_size=SVC_CACHE_MB),
+    )
+
+
+def direction_svc(
+    gamma: float, C: float = 10, n_components: int = 100, directions: int = 8
+) -> Pipeline:
+    """Stroke-direction features → PCA(``n_components``) → RBF SVC."""
+    return make_pipeline(
+        FunctionTransformer(direction_features, kw_args={"directions": directions}),
+        PCA(n_components, random_state=42),
+        SVC(C=C, gamma=gamma, cache_size=SVC_CACHE_MB),
+    )
+
+
+class VirtualSupportVectors(ClassifierMixin, BaseEstimator):
+    """DeCoste & Schölkopf's virtual SVM: fit, add shifted copies of the support vectors, refit.
+
+    ``estimator`` must be an SVC or a pipeline ending in one; the images given to ``fit`` are
+    flattened 28×28 pixels, shifted by each ``(dx, dy)`` in ``shifts``.
+    """
+
+    def __init__(self, estimator: BaseEstimator, shifts: Sequence[tuple[int, int]]) -> None:
+        self.estimator = estimator
+        self.shifts = shifts
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> VirtualSupportVectors:
+        """Fit on ``X``, then refit on its support vectors and their shifted copies."""
+        first = clone(self.estimator).fit(X, y)
+        svc = first[-1] if isinstance(first, Pipeline) else first
+        support = svc.support_
+        X_virtual, y_virtual = augment_with_shifts(X[support], y[support], self.shifts)
+        self.estimator_ = clone(self.estimator).fit(X_virtual, y_virtual)
+        self.classes_ = self.estimator_.classes_
+        self.n_training_images_ = len(X_virtual)
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Predictions of the refitted model."""
+        return self.estimator_.predict(X)
+
+
+def compute_fit_predict_sized(
+    estimator: BaseEstimator,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_test: np.ndarray,
+    library_versions: dict[str, str],
+) -> tuple[np.ndarray, int]:
+    """Fit a copy of ``estimator``, predict ``X_test``; also return how many images it fit on."""
+    fitted = clone(estimator).fit(X_train, y_train)
+    return fitted.predict(X_test), getattr(fitted, "n_training_images_", len(X_train))
+
+
+def fit_predict_all(
+    estimators: Mapping[str, BaseEstimator],
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_test: np.ndarray,
+) -> dict[str, tuple[np.ndarray, int]]:
+    """``(predictions, training images)`` of each estimator, fitted in parallel and cached.
+
+    SVC fits use one core each, so running them side by side uses both cores of the machine.
+    """
+    results = Parallel(n_jobs=models.N_JOBS)(
+        delayed(models.run_cached)(compute_fit_predict_sized, estimator, X_train, y_train, X_test)
+        for estimator in estimators.values()
+    )
+    return dict(zip(estimators, results, strict=True))

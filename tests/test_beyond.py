@@ -1,0 +1,139 @@
+"""Stage 6 helpers: pixel shifts, deskewing, direction features, virtual support vectors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import ndimage
+from sklearn.svm import SVC
+
+from mnist_study import beyond, models
+
+
+def canvas() -> np.ndarray:
+    """A blank 28×28 image as float64."""
+    return np.zeros((28, 28))
+
+
+def slanted_bar(slant: float) -> np.ndarray:
+    """A bar from row 6 to 21 whose column moves ``slant`` pixels right per row down (flattened)."""
+    image = canvas()
+    for row in range(6, 22):
+        col = round(14 + slant * (row - 14))
+        image[row, col - 1 : col + 2] = 255
+    return image.reshape(1, -1)
+
+
+def test_shift_moves_a_pixel_and_fills_with_zeros() -> None:
+    image = canvas()
+    image[10, 20] = 200
+    image[0, 0] = 50
+    shifted = beyond.shift_images(image.reshape(1, -1), dx=2, dy=-1).reshape(28, 28)
+    assert shifted[9, 22] == 200
+    assert shifted.sum() == 200  # the corner pixel left the image; nothing wrapped around
+
+
+def test_shift_equals_scipy_shift_on_real_digits(fixture_arrays: dict[str, np.ndarray]) -> None:
+    images = fixture_arrays["X_train"][:20]
+    for dx, dy in (*beyond.ONE_PIXEL_SHIFTS, *beyond.DIAGONAL_SHIFTS, (2, -2)):
+        expected = [
+            ndimage.shift(image.reshape(28, 28), [dy, dx], cval=0, mode="constant").ravel()
+            for image in images
+        ]
+        np.testing.assert_array_equal(beyond.shift_images(images, dx, dy), expected)
+
+
+def test_augmentation_appends_one_shifted_copy_per_shift(
+    fixture_arrays: dict[str, np.ndarray],
+) -> None:
+    X, y = fixture_arrays["X_train"][:30], fixture_arrays["y_train"][:30]
+    X_augmented, y_augmented = beyond.augment_with_shifts(X, y)
+    assert X_augmented.shape == (150, 784)
+    assert X_augmented.dtype == np.uint8
+    np.testing.assert_array_equal(X_augmented[:30], X)
+    np.testing.assert_array_equal(X_augmented[30:60], beyond.shift_images(X, -1, 0))
+    np.testing.assert_array_equal(y_augmented, np.tile(y, 5))
+
+
+def test_moments_measure_centre_and_slant() -> None:
+    centres, slants = beyond.image_moments(np.vstack([slanted_bar(0.5), np.zeros((1, 784))]))
+    assert slants[0] == pytest.approx(0.5, abs=0.03)
+    assert centres[0] == pytest.approx([13.5, 13.75], abs=0.3)
+    assert slants[1] == 0  # a blank image has no slant (and no division by zero)
+
+
+def test_deskew_straightens_and_centres_a_slanted_bar() -> None:
+    straightened = beyond.deskew(slanted_bar(0.5))
+    centres, slants = beyond.image_moments(straightened)
+    assert straightened.dtype == np.uint8
+    assert abs(slants[0]) < 0.02
+    assert centres[0] == pytest.approx([14, 14], abs=0.2)
+
+
+def test_deskew_reduces_the_slant_of_real_digits(fixture_arrays: dict[str, np.ndarray]) -> None:
+    images = fixture_arrays["X_train"][:200]
+    _, before = beyond.image_moments(images)
+    _, after = beyond.image_moments(beyond.deskew(images))
+    assert np.abs(after).mean() < 0.1 * np.abs(before).mean()
+
+
+def test_direction_features_of_a_vertical_bar_point_left_and_right() -> None:
+    features = beyond.direction_features(slanted_bar(0.0)).reshape(8, 7, 7)
+    energy = features.sum(axis=(1, 2))
+    assert features.min() >= 0
+    # Direction 0 points right (+x) and 4 left; 2 and 6 are down and up, which a bar has little of.
+    assert min(energy[0], energy[4]) > 3 * max(energy[2], energy[6])
+    assert energy[0] == pytest.approx(energy[4], rel=0.05)
+
+
+def test_direction_features_are_batch_independent(fixture_arrays: dict[str, np.ndarray]) -> None:
+    images = fixture_arrays["X_train"][:50]
+    whole = beyond.direction_features(images)
+    batched = beyond.direction_features(images, batch=7)
+    assert whole.shape == (50, 392)
+    np.testing.assert_allclose(whole, batched, rtol=1e-6)
+    assert beyond.direction_features(np.zeros((2, 784), np.uint8)).max() == 0
+
+
+def test_direction_svc_beats_pixel_svc_on_the_fixture(
+    fixture_arrays: dict[str, np.ndarray],
+) -> None:
+    X_train = beyond.deskew(fixture_arrays["X_train"])
+    X_test = beyond.deskew(fixture_arrays["X_test"])
+    y_train, y_test = fixture_arrays["y_train"], fixture_arrays["y_test"]
+    pixels = beyond.pixel_svc(40, gamma=0.04).fit(X_train, y_train).score(X_test, y_test)
+    directions = beyond.direction_svc(0.06, n_components=40).fit(X_train, y_train)
+    assert directions.score(X_test, y_test) > max(pixels, 0.95)
+
+
+def test_virtual_support_vectors_refit_on_shifted_support_vectors(
+    fixture_arrays: dict[str, np.ndarray],
+) -> None:
+    X, y = fixture_arrays["X_train"][:400], fixture_arrays["y_train"][:400]
+    svc = SVC(gamma=1e-7)
+    n_support = len(SVC(gamma=1e-7).fit(X, y).support_)
+    virtual = beyond.VirtualSupportVectors(svc, beyond.ONE_PIXEL_SHIFTS).fit(X, y)
+    assert virtual.n_training_images_ == 5 * n_support
+    assert len(virtual.estimator_.support_) > n_support
+    np.testing.assert_array_equal(virtual.classes_, np.unique(y))
+    assert virtual.predict(X[:5]).shape == (5,)
+
+
+def test_fit_predict_all_reports_the_images_each_model_fit_on(
+    fixture_arrays: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(models.CACHE_DIR_ENV, str(tmp_path / "cache"))
+    models.memory.cache_clear()
+    X, y = fixture_arrays["X_train"][:300], fixture_arrays["y_train"][:300]
+    X_test = fixture_arrays["X_test"][:50]
+    plain = SVC(gamma=1e-7)
+    estimators = {"plain": plain, "virtual": beyond.VirtualSupportVectors(plain, [(1, 0)])}
+    results = beyond.fit_predict_all(estimators, X, y, X_test)
+    n_support = len(SVC(gamma=1e-7).fit(X, y).support_)
+    assert results["plain"][1] == 300
+    assert results["virtual"][1] == 2 * n_support
+    np.testing.assert_array_equal(results["plain"][0], SVC(gamma=1e-7).fit(X, y).predict(X_test))
+    assert (tmp_path / "cache").is_dir()
+    models.memory.cache_clear()
