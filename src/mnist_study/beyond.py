@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from joblib import Parallel, delayed
 from scipy import ndimage
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -31,6 +33,7 @@ __all__ = [
     "fit_predict_all",
     "image_moments",
     "pixel_svc",
+    "plot_accuracies",
     "shift_images",
     "unit_pixels",
 ]
@@ -237,3 +240,30 @@ def fit_predict_all(
         for estimator in estimators.values()
     )
     return dict(zip(estimators, results, strict=True))
+
+
+def plot_accuracies(
+    scores: pd.DataFrame, ax: plt.Axes | None = None, goal: float = 0.97
+) -> plt.Axes:
+    """Horizontal bars of each approach's test accuracy, labelled with its training images.
+
+    ``scores`` has one row per approach (the index names it) and the columns
+    ``"test accuracy"`` and ``"training images"``; the dashed line marks ``goal``.
+    """
+    ax = ax if ax is not None else plt.gca()
+    positions = np.arange(len(scores))[::-1]
+    accuracies = scores["test accuracy"].to_numpy()
+    ax.barh(positions, accuracies, color="tab:blue", height=0.6)
+    names = [
+        f"{name}\n{images:,} training images"
+        for name, images in zip(scores.index, scores["training images"], strict=True)
+    ]
+    ax.set_yticks(positions, names, fontsize=8)
+    low = min(goal, accuracies.min()) - 0.01
+    ax.set_xlim(low, 1.0)
+    ax.axvline(goal, color="tab:red", linestyle="--", linewidth=1)
+    ax.text(goal, positions[0] + 0.45, f" {goal:.0%} goal", color="tab:red", fontsize=8)
+    for position, accuracy in zip(positions, accuracies, strict=True):
+        ax.text(accuracy, position, f"{accuracy:.2%} ", va="center", ha="right", color="white")
+    ax.set_xlabel(f"test accuracy (the axis starts at {low:.0%})")
+    return ax
