@@ -1,0 +1,21 @@
+# JupyterLab (issue 6): `make lab` for people; `make browser-test` and `make screenshot` drive it in
+# Debian's headless Chromium through the playwright package (see src/mnist_study/lab.py).
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: lab browser-test screenshot
+
+lab: $(STAMP) ## Start JupyterLab on notebooks/ (loopback only, with a token; prints the URL)
+	@$(PY) -m mnist_study.lab serve
+
+browser-test: $(STAMP) | $(CHROMIUM) ## Run every notebook with Run All in JupyterLab, headless, on the fixture
+	@$(VENV)/bin/pytest -m browser tests/browser
+
+screenshot: $(STAMP) | $(CHROMIUM) ## Redraw readme_images/jupyter_notebook_location.png (JupyterLab on notebooks/)
+	@$(PY) -m mnist_study.lab screenshot
+
+# Playwright cannot download its browsers here: use Debian's chromium package (installed as root).
+$(CHROMIUM):
+	@if [ "$$(id -u)" -ne 0 ]; then \
+		echo "error: $(CHROMIUM) is missing; install it with: sudo apt-get install chromium" >&2; exit 1; fi
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
