@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -106,16 +107,17 @@ class LabServer:
         query["token"] = self.token
         return f"{self.base_url}lab/tree/{urllib.parse.quote(path)}?{urllib.parse.urlencode(query)}"
 
-    def api(self, method: str, endpoint: str) -> Any:
-        """Call the server's REST API; the decoded JSON answer, or None when there is none."""
+    def api(self, method: str, endpoint: str, body: Any = None) -> Any:
+        """Call the server's REST API with an optional JSON body; its JSON answer, or None."""
         request = urllib.request.Request(
             f"{self.base_url}api/{endpoint}",
+            data=None if body is None else json.dumps(body).encode(),
             method=method,
-            headers={"Authorization": f"token {self.token}"},
+            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
         )
         with urllib.request.urlopen(request, timeout=10) as response:
-            body = response.read()
-        return json.loads(body) if body else None
+            answer = response.read()
+        return json.loads(answer) if answer else None
 
     def shutdown_kernels(self) -> None:
         """Close every notebook session, which shuts down its kernel."""
@@ -132,6 +134,7 @@ class LabServer:
 def free_port(preferred: int = 0) -> int:
     """A free loopback port: ``preferred`` if it is free, else one the system picks."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", preferred))
         except OSError:
@@ -167,9 +170,9 @@ def lab_command(
             f"--FileCheckpoints.checkpoint_dir={settings_dir / 'checkpoints'}",
         ]
     else:
-        command.append("--ServerApp.log_level=WARN")
+        command.append("--Application.log_level=WARN")
     if read_only:
-        command.append(f"--FileContentsManager.pre_save_hook={__name__}.refuse_save")
+        command.append("--FileContentsManager.pre_save_hook=mnist_study.lab.refuse_save")
     if os.geteuid() == 0:
         command.append("--allow-root")
     return command
@@ -220,7 +223,8 @@ def running_lab(
 
     ``env`` is added to this process's environment (the kernels inherit it). An ``automated`` server
     keeps its settings, workspace and checkpoints in a temporary folder and never autosaves; a
-    ``read_only`` one refuses every save. ``log`` receives the server's output (default: terminal).
+    ``read_only`` one refuses every save. ``log`` receives the server's output (default: a file in
+    that temporary folder for an automated server, the terminal for the others).
     """
     token = secrets.token_hex(24)
     with ExitStack() as stack:
@@ -229,6 +233,8 @@ def running_lab(
         overrides = AUTOMATION_SETTINGS if automated else QUIET_SETTINGS
         (settings_dir / "app" / "overrides.json").write_text(json.dumps(overrides, indent=1))
         port = free_port(port)
+        if automated and log is None:
+            log = settings_dir / "jupyterlab.log"
         output = stack.enter_context(open(log, "wb")) if log else None
         process = subprocess.Popen(
             lab_command(root_dir, port, settings_dir, automated, read_only),
@@ -261,11 +267,23 @@ def chromium_page() -> Iterator[Page]:
 
 
 def open_notebook(page: Page, server: LabServer, path: str, timeout_s: float = 60) -> None:
-    """Open ``path`` alone in JupyterLab and wait until its kernel is idle."""
+    """Open ``path`` alone in JupyterLab and wait until its kernel is connected and idle."""
     page.goto(server.lab_url(path, reset=True))
-    page.locator(
-        ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator[data-status=idle]"
-    ).wait_for(timeout=timeout_s * 1000)
+    kernel_status = page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"\| Idle$"))
+    kernel_status.wait_for(timeout=timeout_s * 1000)
+
+
+def widen_file_browser(page: Page, width: int) -> None:
+    """Drag the file browser's right edge to ``width`` pixels, so that long file names fit."""
+    handle = page.locator("#jp-main-split-panel > .lm-SplitPanel-handle:visible").first
+    box = handle.bounding_box()
+    if box is None:
+        raise RuntimeError("the file browser's edge is not on the page")
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] / 2, y)
+    page.mouse.down()
+    page.mouse.move(width, y, steps=10)
+    page.mouse.up()
 
 
 def click_menu(page: Page, menu: str, command: str) -> None:
@@ -312,19 +330,23 @@ def notebook_problems(notebook: Path) -> list[str]:
 
 
 def screenshot(output: Path = SCREENSHOT) -> None:
-    """Save a picture of JupyterLab listing ``notebooks/`` with the first notebook open."""
+    """Save a picture of JupyterLab listing ``notebooks/`` with the first notebook's outputs."""
     with running_lab(ROOT, read_only=True) as server, chromium_page() as page:
         open_notebook(page, server, FIRST_NOTEBOOK)
+        widen_file_browser(page, 460)
         page.locator(".jp-DirListing-item", has_text=Path(FIRST_NOTEBOOK).name).wait_for()
-        page.locator(".jp-NotebookPanel .jp-RenderedImage img").first.wait_for()
+        first_figure = page.locator(".jp-NotebookPanel .jp-RenderedImage img").first
+        first_figure.evaluate("(image) => image.scrollIntoView({block: 'center'})")
         page.wait_for_function("[...document.images].every((image) => image.complete)")
         page.evaluate("document.fonts.ready")
         page.screenshot(path=output)
-    print(f"wrote {output.relative_to(ROOT) if output.is_relative_to(ROOT) else output}")
+    print(f"wrote {output}")
 
 
 def serve() -> None:
     """Run JupyterLab on the project (opened on ``notebooks/``) until Ctrl-C; print its URL."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.default_int_handler)
     with running_lab(ROOT, automated=False, port=8888) as server:
         print(f"\nJupyterLab is running at\n\n    {server.lab_url('notebooks')}\n")
         print("Press Ctrl-C to stop it.", flush=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import urllib.error
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -96,3 +97,19 @@ def test_a_raising_cell_fails_the_run(lab: LabServer, lab_tree: Path, page: Page
     ]
     first_output = nbformat.read(raises, as_version=4).cells[0].outputs[0].text
     assert first_output.strip() == sys.prefix, "the kernel is not this environment's Python"
+
+
+def test_the_screenshot_server_writes_nothing_next_to_the_notebooks(tmp_path: Path) -> None:
+    notebook = tmp_path / "committed.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")]), notebook)
+    committed = notebook.read_bytes()
+
+    with running_lab(tmp_path, read_only=True) as server:
+        server.api("POST", f"contents/{notebook.name}/checkpoints")
+        model = server.api("GET", f"contents/{notebook.name}")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            server.api("PUT", f"contents/{notebook.name}", model)
+
+    assert refused.value.code == 403
+    assert notebook.read_bytes() == committed
+    assert sorted(path.name for path in tmp_path.iterdir()) == [notebook.name]
