@@ -64,9 +64,11 @@ VIEWPORT = {"width": 1400, "height": 900}
 QUIET_SETTINGS: dict[str, dict[str, Any]] = {
     "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
 }
-# ... and for the automated ones: nothing saved behind the driver's back, every cell in the page.
+# ... and for the automated ones: nothing saved behind the driver's back, every cell in the page,
+# no "3 minutes ago" column (so that the screenshot does not depend on the files' dates).
 AUTOMATION_SETTINGS: dict[str, dict[str, Any]] = {
     **QUIET_SETTINGS,
+    "@jupyterlab/filebrowser-extension:browser": {"showLastModifiedColumn": False},
     "@jupyterlab/docmanager-extension:plugin": {"autosave": False},
     "@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"},
 }
@@ -219,12 +221,13 @@ def running_lab(
     read_only: bool = False,
     port: int = 0,
 ) -> Iterator[LabServer]:
-    """Run JupyterLab on ``root_dir`` on a free loopback port with a fresh token, and stop it after.
+    """Run JupyterLab on ``root_dir`` on a loopback port with a fresh token, and stop it after.
 
-    ``env`` is added to this process's environment (the kernels inherit it). An ``automated`` server
-    keeps its settings, workspace and checkpoints in a temporary folder and never autosaves; a
-    ``read_only`` one refuses every save. ``log`` receives the server's output (default: a file in
-    that temporary folder for an automated server, the terminal for the others).
+    The port is ``port`` if that is free, else any free one. ``env`` is added to this process's
+    environment (the kernels inherit it). An ``automated`` server keeps its settings, workspace and
+    checkpoints in a temporary folder and never autosaves; a ``read_only`` one refuses every save.
+    ``log`` receives the server's output (default: a file in that temporary folder for an automated
+    server, the terminal for the others).
     """
     token = secrets.token_hex(24)
     with ExitStack() as stack:
@@ -333,7 +336,7 @@ def screenshot(output: Path = SCREENSHOT) -> None:
     """Save a picture of JupyterLab listing ``notebooks/`` with the first notebook's outputs."""
     with running_lab(ROOT, read_only=True) as server, chromium_page() as page:
         open_notebook(page, server, FIRST_NOTEBOOK)
-        widen_file_browser(page, 460)
+        widen_file_browser(page, 360)
         page.locator(".jp-DirListing-item", has_text=Path(FIRST_NOTEBOOK).name).wait_for()
         first_figure = page.locator(".jp-NotebookPanel .jp-RenderedImage img").first
         first_figure.evaluate("(image) => image.scrollIntoView({block: 'center'})")

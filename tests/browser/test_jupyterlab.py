@@ -75,7 +75,8 @@ def test_run_all_cells_in_jupyterlab(
     notebook: Path, lab: LabServer, lab_tree: Path, page: Page
 ) -> None:
     run_all_cells(page, lab, f"notebooks/{notebook.name}")
-    assert notebook_problems(lab_tree / "notebooks" / notebook.name) == []
+    problems = notebook_problems(lab_tree / "notebooks" / notebook.name)
+    assert not problems, f"Run All left in {notebook.name}:\n" + "\n".join(problems)
 
 
 def test_a_raising_cell_fails_the_run(lab: LabServer, lab_tree: Path, page: Page) -> None:
