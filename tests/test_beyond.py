@@ -135,5 +135,11 @@ def test_fit_predict_all_reports_the_images_each_model_fit_on(
     assert results["plain"][1] == 300
     assert results["virtual"][1] == 2 * n_support
     np.testing.assert_array_equal(results["plain"][0], SVC(gamma=1e-7).fit(X, y).predict(X_test))
-    assert (tmp_path / "cache").is_dir()
+    cached_calls = tmp_path / "cache" / "joblib" / "mnist_study" / "beyond"
+    assert len(list(cached_calls.glob("compute_fit_predict_sized/*/output.pkl"))) == 2
+    beyond.fit_predict_all({"plain": plain}, X, y, X_test)  # read back, not refitted
+    assert len(list(cached_calls.glob("compute_fit_predict_sized/*/output.pkl"))) == 2
+    monkeypatch.setattr(beyond, "SOURCE_DIGEST", "an edited beyond.py")
+    beyond.fit_predict_all({"plain": plain}, X, y, X_test)  # recomputed after an edit
+    assert len(list(cached_calls.glob("compute_fit_predict_sized/*/output.pkl"))) == 3
     models.memory.cache_clear()

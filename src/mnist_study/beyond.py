@@ -6,7 +6,9 @@ Everything here is deterministic; the expensive results go through the study's d
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -42,6 +44,10 @@ SIDE = 28
 # The study's proposal: one pixel left, right, down and up, as (dx, dy) in the book's order.
 ONE_PIXEL_SHIFTS: tuple[tuple[int, int], ...] = ((-1, 0), (1, 0), (0, 1), (0, -1))
 TWO_PIXEL_SHIFTS: tuple[tuple[int, int], ...] = ((-2, 0), (2, 0), (0, 2), (0, -2))
+# joblib keys a cached call on its arguments' contents, but a function among them (such as the
+# FunctionTransformer of a pipeline) only by its name: this digest of the module's source goes
+# along with every cached call here, so that an edit of this file recomputes, never reuses.
+SOURCE_DIGEST = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
 # libsvm's kernel cache in MB (the default, 200, makes large fits recompute kernel rows).
 SVC_CACHE_MB = 1000
 
@@ -152,14 +158,16 @@ def direction_features(
     return np.concatenate([direction_planes(part, directions, blur) for part in batches])
 
 
-def compute_deskewed(images: np.ndarray, library_versions: dict[str, str]) -> np.ndarray:
-    """``deskew(images)``, in the form ``models.run_cached`` calls."""
+def compute_deskewed(
+    images: np.ndarray, source_digest: str, library_versions: dict[str, str]
+) -> np.ndarray:
+    """``deskew(images)``, in the form ``models.run_cached`` calls (keyed on this module's code)."""
     return deskew(images)
 
 
 def deskewed(images: np.ndarray) -> np.ndarray:
     """``deskew(images)``, computed once and cached on disk."""
-    return models.run_cached(compute_deskewed, images)
+    return models.run_cached(compute_deskewed, images, SOURCE_DIGEST)
 
 
 def unit_pixels(images: np.ndarray) -> np.ndarray:
@@ -219,9 +227,13 @@ def compute_fit_predict_sized(
     X_train: np.ndarray,
     y_train: np.ndarray,
     X_test: np.ndarray,
+    source_digest: str,
     library_versions: dict[str, str],
 ) -> tuple[np.ndarray, int]:
-    """Fit a copy of ``estimator``, predict ``X_test``; also return how many images it fit on."""
+    """Fit a copy of ``estimator``, predict ``X_test``; also return how many images it fit on.
+
+    ``source_digest`` and ``library_versions`` are not used: they only key the disk cache.
+    """
     fitted = clone(estimator).fit(X_train, y_train)
     return fitted.predict(X_test), getattr(fitted, "n_training_images_", len(X_train))
 
@@ -237,7 +249,9 @@ def fit_predict_all(
     SVC fits use one core each, so running them side by side uses both cores of the machine.
     """
     results = Parallel(n_jobs=models.N_JOBS)(
-        delayed(models.run_cached)(compute_fit_predict_sized, estimator, X_train, y_train, X_test)
+        delayed(models.run_cached)(
+            compute_fit_predict_sized, estimator, X_train, y_train, X_test, SOURCE_DIGEST
+        )
         for estimator in estimators.values()
     )
     return dict(zip(estimators, results, strict=True))
