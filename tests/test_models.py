@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -111,3 +114,57 @@ def test_cache_lives_where_configured(small_data, tmp_path) -> None:
     X, _, y, _ = small_data
     models.cross_val_output(fast_sgd(), X, y == "5", method="decision_function")
     assert any((tmp_path / "cache" / "joblib").rglob("output.pkl"))
+
+
+def test_processes_asking_for_the_same_call_compute_it_once(tmp_path) -> None:
+    """Two notebooks running side by side and needing one result: one computes, one waits."""
+    (tmp_path / "slow_work.py").write_text(
+        "import os, time\n"
+        "from pathlib import Path\n"
+        "def compute(n, library_versions):\n"
+        "    with open(os.environ['CALLS_FILE'], 'a') as calls:\n"
+        "        calls.write(f'{os.getpid()}\\n')\n"
+        "    time.sleep(2)\n"
+        "    return n * n\n"
+    )
+    caller = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from mnist_study import models\n"
+        "import slow_work\n"
+        "Path(sys.argv[1]).touch()\n"
+        "while not all(Path(p).exists() for p in sys.argv[2:]):\n"
+        "    time.sleep(0.01)\n"
+        "print(models.run_cached(slow_work.compute, 12))\n"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(tmp_path),
+        "MNIST_STUDY_CACHE_DIR": str(tmp_path / "cache"),
+        "CALLS_FILE": str(tmp_path / "calls.txt"),
+    }
+    ready = [str(tmp_path / f"ready-{n}") for n in range(2)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", caller, mine, *ready],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for mine in ready
+    ]
+    results = [process.communicate(timeout=120) for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], results
+    assert [out.strip() for out, _ in results] == ["144", "144"]
+    assert len((tmp_path / "calls.txt").read_text().splitlines()) == 1
+
+
+def test_lock_names_do_not_read_array_contents() -> None:
+    sgd = fast_sgd()
+    a, b = np.zeros((3, 4), np.uint8), np.ones((3, 4), np.uint8)
+    name = models.lock_name(models.compute_cross_val_output, (sgd, a))
+    assert name == models.lock_name(models.compute_cross_val_output, (sgd, b))
+    assert name != models.lock_name(models.compute_cross_val_output, (fast_sgd(alpha=1), a))
+    assert name != models.lock_name(models.compute_fit_predict, (sgd, a))
+    assert name != models.lock_name(models.compute_cross_val_output, (sgd, a[:2]))

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import nbformat
+import psutil
 import pytest
 from conftest import ROOT
 from nbformat.v4 import new_code_cell, new_notebook
@@ -140,6 +141,69 @@ def test_failing_cell_stops_the_run_and_changes_nothing(
     ) in err
     assert "Nothing under notebooks/ or readme_images/ was changed" in err
     assert snapshot(project / "notebooks", project / "readme_images") == before
+
+
+def wait_for_file_cell(mine: str, other: str) -> str:
+    """A cell that marks this notebook as started and waits up to 60 s for the other one."""
+    return (
+        "import time\n"
+        "from pathlib import Path\n"
+        f"Path('{mine}.started').touch()\n"
+        "deadline = time.monotonic() + 60\n"
+        f"while not Path('{other}.started').exists():\n"
+        "    assert time.monotonic() < deadline, 'the other notebook never ran alongside'\n"
+        "    time.sleep(0.05)"
+    )
+
+
+def test_two_notebooks_run_side_by_side(project: Path) -> None:
+    """Each notebook waits for the other to have started: this passes only if they overlap."""
+    for mine, other in (("01_first", "02_second"), ("02_second", "01_first")):
+        write_notebook(
+            project / "notebooks" / f"{mine}.ipynb",
+            ['figure_dir = "."', wait_for_file_cell(mine, other)],
+        )
+    assert runner.main(["--jobs", "2"]) == 0
+    notebook = json.loads((project / "notebooks" / "02_second.ipynb").read_text())
+    assert notebook["cells"][1]["outputs"] == []
+
+
+def test_a_failure_stops_the_notebook_running_alongside(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """02 fails while 01 is still running: 01's kernel is shut down, not left behind."""
+    write_notebook(
+        project / "notebooks" / "01_first.ipynb",
+        [
+            'figure_dir = "."',
+            "import os, time\nfrom pathlib import Path\n"
+            "Path('kernel.pid').write_text(str(os.getpid()))\ntime.sleep(300)",
+        ],
+    )
+    write_notebook(
+        project / "notebooks" / "02_second.ipynb",
+        [
+            'figure_dir = "."',
+            "import time\nfrom pathlib import Path\n"
+            "while not Path('kernel.pid').exists():\n    time.sleep(0.05)",
+            "1 / 0",
+        ],
+    )
+    before = snapshot(project / "readme_images")
+    assert runner.main(["--jobs", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "02_second.ipynb failed in cell [3] (`1 / 0`): ZeroDivisionError" in err
+    kernel = int((project / "notebooks" / "kernel.pid").read_text())
+    deadline = time.monotonic() + 30
+    while psutil.pid_exists(kernel) and psutil.Process(kernel).status() != "zombie":
+        assert time.monotonic() < deadline, "the other notebook's kernel was left running"
+        time.sleep(0.2)
+    assert snapshot(project / "readme_images") == before
+
+
+def test_jobs_must_be_a_positive_number(project: Path) -> None:
+    with pytest.raises(SystemExit):
+        runner.main(["--jobs", "0"])
 
 
 def test_unknown_notebook_name_is_an_error(project: Path) -> None:

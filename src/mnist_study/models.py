@@ -4,12 +4,15 @@ Every cached function is keyed by joblib on its arguments: the estimator (hence 
 and the arrays' contents, plus the versions of scikit-learn, numpy and scipy, so a changed
 parameter, a different sample or an upgraded library is never served a stale result. The cache
 lives in ``.cache/`` at the project root (or ``$MNIST_STUDY_CACHE_DIR``); ``make clean`` empties it.
+Notebooks that run side by side and need the same result do not both compute it: the first holds
+a lock on that call while it computes, the other waits and then reads the result from the cache.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -69,13 +72,44 @@ def memory() -> joblib.Memory:
     return joblib.Memory(default_cache_dir() / "joblib", verbose=0)
 
 
+def lock_name(function: Callable[..., Any], args: tuple[Any, ...]) -> str:
+    """A file name for the lock of one cached call, cheap to compute.
+
+    Arrays stand in by their shape and type rather than their contents: two calls that differ
+    only in the contents of same-shaped arrays share a lock, which makes one wait for the other
+    but never mixes their results (the cache itself keys on the contents).
+    """
+    summary = [(arg.shape, arg.dtype.str) if isinstance(arg, np.ndarray) else arg for arg in args]
+    return f"{function.__module__}.{function.__qualname__}-{joblib.hash(summary)}.lock"
+
+
+@contextlib.contextmanager
+def call_lock(name: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``name`` in the cache folder (no-op where flock is missing)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    folder = Path(memory().location) / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / name, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def run_cached(function: Callable[..., Any], *args: Any) -> Any:
     """Call ``function(*args, library_versions)`` through the disk cache.
 
     joblib keys the result on the function's code and every argument's contents; the library
-    versions are passed as an argument so that an upgrade recomputes instead of reusing.
+    versions are passed as an argument so that an upgrade recomputes instead of reusing. While
+    one process computes a call, another asking for the same call waits for the cached result.
     """
-    return memory().cache(function)(*args, LIBRARY_VERSIONS)
+    with call_lock(lock_name(function, args)):
+        return memory().cache(function)(*args, LIBRARY_VERSIONS)
 
 
 def fold_jobs(estimator: BaseEstimator) -> int:
