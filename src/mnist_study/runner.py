@@ -18,17 +18,21 @@ test fixture into a scratch folder.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import filecmp
 import json
 import os
+import queue
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 __all__ = ["NotebookFailedError", "main", "normalise_notebook", "run_notebooks"]
 
@@ -37,6 +41,17 @@ NOTEBOOK_DIR = ROOT / "notebooks"
 FIGURE_DIR = ROOT / "readme_images"
 BUILD_DIR = ROOT / "build"
 FIXTURE = ROOT / "tests" / "fixtures" / "mnist_784_fixture.npz"
+# The keys the nbstripout command strips by default, then those papermill and Jupyter add.
+NBSTRIPOUT_DEFAULT_KEYS = (
+    "metadata.signature",
+    "metadata.widgets",
+    "cell.metadata.collapsed",
+    "cell.metadata.ExecuteTime",
+    "cell.metadata.execution",
+    "cell.metadata.heading_collapsed",
+    "cell.metadata.hidden",
+    "cell.metadata.scrolled",
+)
 STRIPPED_KEYS = (
     "metadata.papermill",
     "metadata.widgets",
@@ -105,29 +120,47 @@ def logged_kernel_manager(log_path: Path) -> type:
     return LoggedKernelManager
 
 
-def execute_notebook(spec: dict[str, object]) -> int:
-    """Worker side: execute one notebook as ``spec`` describes; 1 and a failure file if it fails.
+def execute_notebook(spec: dict[str, Any]) -> int:
+    """Worker side: execute and normalise one notebook as ``spec`` describes; 0 on success.
 
     ``spec`` holds ``input`` and ``output`` (notebook paths), ``parameters``, ``log`` (where the
-    kernel's own messages go) and ``failure`` (where the description of a failing cell is written).
+    kernel's own messages go) and ``failure`` (where the description of a failing cell goes, with
+    the status 1). An interrupt returns 130 after papermill has shut the kernel down.
     """
     import papermill
 
-    notebook = Path(str(spec["input"]))
+    notebook = Path(spec["input"])
     try:
         papermill.execute_notebook(
             str(notebook),
-            str(spec["output"]),
-            parameters=dict(spec["parameters"]),  # type: ignore[call-overload]
+            spec["output"],
+            parameters=spec["parameters"],
             cwd=str(notebook.parent),
             kernel_name="python3",
             progress_bar=False,
             log_output=False,
-            kernel_manager_class=logged_kernel_manager(Path(str(spec["log"]))),
+            kernel_manager_class=logged_kernel_manager(Path(spec["log"])),
         )
+        normalise_notebook(Path(spec["output"]))
     except papermill.PapermillExecutionError as error:
-        Path(str(spec["failure"])).write_text(describe_failure(notebook, error), encoding="utf-8")
+        Path(spec["failure"]).write_text(describe_failure(notebook, error), encoding="utf-8")
         return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def serve_as_worker() -> int:
+    """Execute the notebooks described by the JSON lines on stdin; one status line each on stdout.
+
+    A worker serves several notebooks in turn, so papermill and nbformat are imported once per
+    worker rather than once per notebook. Anything else printed goes to stderr.
+    """
+    statuses = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    try:
+        for line in sys.stdin:
+            statuses.write(f"{execute_notebook(json.loads(line))}\n")
     except KeyboardInterrupt:
         return 130
     return 0
@@ -135,57 +168,89 @@ def execute_notebook(spec: dict[str, object]) -> int:
 
 @dataclass
 class Job:
-    """One notebook executing in its own process."""
+    """One notebook given to a worker."""
 
     number: int
     notebook: Path
     output: Path
     failure: Path
-    process: subprocess.Popen[bytes]
-    started: float
+    log: Path
+    started: float = field(default_factory=time.perf_counter)
 
     def executed_cells(self) -> str:
-        """``done/total`` code cells of the partly written output notebook, or ``""``."""
+        """``done/total cells`` of the partly written output notebook, or ``""``."""
         try:
             cells = json.loads(self.output.read_text(encoding="utf-8"))["cells"]
         except (OSError, ValueError, KeyError):
             return ""
         code = [cell for cell in cells if cell.get("cell_type") == "code"]
         done = sum(1 for cell in code if cell.get("execution_count") is not None)
-        return f"{done}/{len(code)} cells"
+        return f"{done}/{len(code)} cells, "
+
+    def failure_message(self, status: int | None) -> str:
+        """The failing cell if a cell failed, else what happened to the worker."""
+        if self.failure.exists():
+            return self.failure.read_text(encoding="utf-8")
+        how = "its worker process died" if status is None else f"exit status {status}"
+        return (
+            f"{self.notebook.name} failed outside its cells ({how}); see the messages above "
+            f"and the kernel's log, {self.log}"
+        )
 
 
-def start_job(number: int, notebook: Path, stage: Path, parameters: dict[str, object]) -> Job:
-    """Start executing ``notebook`` into ``stage/notebooks`` in a new process."""
-    output = stage / "notebooks" / notebook.name
-    failure = stage / f"{notebook.stem}.failure"
-    spec = {
-        "input": str(notebook),
-        "output": str(output),
-        "parameters": parameters,
-        "log": str(stage / f"{notebook.stem}.kernel.log"),
-        "failure": str(failure),
-    }
-    # A session of its own: Ctrl-C reaches the runner only, which then stops each job once.
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mnist_study.runner", "--worker", json.dumps(spec)],
-        start_new_session=True,
-    )
-    return Job(number, notebook, output, failure, process, time.perf_counter())
+class Worker:
+    """A process (a session of its own) that executes the notebooks it is given, one at a time.
+
+    Its own session means Ctrl-C reaches the runner only, which then interrupts each worker once.
+    Statuses are read by a thread and put on the shared ``events`` queue.
+    """
+
+    def __init__(self, events: queue.Queue[tuple[Worker, int | None]]) -> None:
+        self.job: Job | None = None
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "mnist_study.runner", "--worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        threading.Thread(target=self.read_statuses, args=(events,), daemon=True).start()
+
+    def read_statuses(self, events: queue.Queue[tuple[Worker, int | None]]) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            events.put((self, int(line)))
+        events.put((self, None))
+
+    def give(self, job: Job, parameters: dict[str, object]) -> None:
+        """Start executing ``job``'s notebook."""
+        spec = {
+            "input": str(job.notebook),
+            "output": str(job.output),
+            "parameters": parameters,
+            "log": str(job.log),
+            "failure": str(job.failure),
+        }
+        assert self.process.stdin is not None
+        self.job = job
+        self.process.stdin.write(json.dumps(spec) + "\n")
+        self.process.stdin.flush()
 
 
-def stop_jobs(jobs: Sequence[Job]) -> None:
-    """Interrupt running jobs (their kernels shut down cleanly), killing any that linger."""
-    for job in jobs:
-        if job.process.poll() is None:
-            job.process.send_signal(signal.SIGINT)
+def stop_workers(workers: Sequence[Worker]) -> None:
+    """Interrupt busy workers (their kernels shut down cleanly), end idle ones, kill stragglers."""
+    for worker in workers:
+        if worker.job is not None and worker.process.poll() is None:
+            worker.process.send_signal(signal.SIGINT)
+        with contextlib.suppress(OSError):
+            worker.process.stdin.close()  # type: ignore[union-attr]
     deadline = time.monotonic() + STOP_SECONDS
-    for job in jobs:
+    for worker in workers:
         try:
-            job.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            worker.process.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            job.process.kill()
-            job.process.wait()
+            worker.process.kill()
+            worker.process.wait()
 
 
 def run_notebooks(
@@ -194,7 +259,8 @@ def run_notebooks(
     parameters: dict[str, object] | None = None,
     jobs: int = DEFAULT_JOBS,
 ) -> None:
-    """Execute the notebooks into ``stage/notebooks`` (figures into ``stage/readme_images``).
+    """Execute and normalise the notebooks into ``stage/notebooks`` (figures into
+    ``stage/readme_images``).
 
     Up to ``jobs`` notebooks run at a time, started in the given order. The first failure stops
     the others and raises :class:`NotebookFailedError` naming the notebook and the cell.
@@ -204,45 +270,52 @@ def run_notebooks(
     figure_dir.mkdir(parents=True, exist_ok=True)
     parameters = {"figure_dir": str(figure_dir), **(parameters or {})}
     total = len(notebooks)
-    waiting = list(enumerate(notebooks, start=1))
-    running: list[Job] = []
+    waiting = [
+        Job(
+            number,
+            notebook,
+            output=stage / "notebooks" / notebook.name,
+            failure=stage / f"{notebook.stem}.failure",
+            log=stage / f"{notebook.stem}.kernel.log",
+        )
+        for number, notebook in enumerate(notebooks, start=1)
+    ]
+    events: queue.Queue[tuple[Worker, int | None]] = queue.Queue()
+    workers: list[Worker] = []
     last_report = time.monotonic()
     try:
-        while waiting or running:
-            while waiting and len(running) < max(1, jobs):
-                number, notebook = waiting.pop(0)
-                progress(f"[{number}/{total}] running {notebook.name} …")
-                running.append(start_job(number, notebook, stage, parameters))
-            time.sleep(0.1)
-            for job in [job for job in running if job.process.poll() is not None]:
-                running.remove(job)
-                if job.process.returncode != 0:
-                    raise NotebookFailedError(job_failure(job))
-                seconds = time.perf_counter() - job.started
-                progress(f"[{job.number}/{total}] {job.notebook.name} done in {seconds:.0f} s")
-                last_report = time.monotonic()
-            if running and time.monotonic() - last_report >= HEARTBEAT_SECONDS:
-                for job in running:
+        while waiting or any(worker.job for worker in workers):
+            while waiting:
+                idle = [worker for worker in workers if worker.job is None]
+                if not idle and len(workers) < max(1, jobs):
+                    workers.append(Worker(events))
+                    continue
+                if not idle:
+                    break
+                job = waiting.pop(0)
+                progress(f"[{job.number}/{total}] running {job.notebook.name} …")
+                job.started = time.perf_counter()
+                idle[0].give(job, parameters)
+            try:
+                worker, status = events.get(
+                    timeout=max(0.1, last_report + HEARTBEAT_SECONDS - time.monotonic())
+                )
+            except queue.Empty:
+                for job in [worker.job for worker in workers if worker.job]:
                     seconds = time.perf_counter() - job.started
-                    cells = job.executed_cells()
-                    progress(
-                        f"      {job.notebook.name}: {cells + ', ' if cells else ''}"
-                        f"{seconds:.0f} s so far"
-                    )
+                    progress(f"      {job.notebook.name}: {job.executed_cells()}{seconds:.0f} s")
                 last_report = time.monotonic()
+                continue
+            job, worker.job = worker.job, None
+            if job is None:
+                continue
+            if status != 0:
+                raise NotebookFailedError(job.failure_message(status))
+            seconds = time.perf_counter() - job.started
+            progress(f"[{job.number}/{total}] {job.notebook.name} done in {seconds:.0f} s")
+            last_report = time.monotonic()
     finally:
-        stop_jobs(running)
-
-
-def job_failure(job: Job) -> str:
-    """What went wrong in a job: the failing cell if a cell failed, else the exit status."""
-    if job.failure.exists():
-        return job.failure.read_text(encoding="utf-8")
-    log = job.output.parent.parent / f"{job.notebook.stem}.kernel.log"
-    return (
-        f"{job.notebook.name} failed outside its cells (exit status {job.process.returncode}); "
-        f"see the messages above and the kernel's log, {log}"
-    )
+        stop_workers(workers)
 
 
 def merge_streams(outputs: list[dict]) -> list[dict]:
@@ -263,37 +336,38 @@ def merge_streams(outputs: list[dict]) -> list[dict]:
 
 
 def normalise_notebook(path: Path) -> None:
-    """Make an executed notebook what a reader's own run gives: no injected cell, no timings."""
-    notebook = json.loads(path.read_text(encoding="utf-8"))
-    notebook["cells"] = [
+    """Make an executed notebook what a reader's own run gives: no injected cell, no timings.
+
+    Then strip it as the ``nbstripout --keep-output --keep-count`` command does with its default
+    keys plus ``STRIPPED_KEYS``, but independent of any ``git config`` of the user's.
+    """
+    import nbformat
+    from nbstripout import strip_output
+
+    notebook = nbformat.read(path, as_version=nbformat.NO_CONVERT)
+    notebook.cells = [
         cell
-        for cell in notebook["cells"]
+        for cell in notebook.cells
         if "injected-parameters" not in cell.get("metadata", {}).get("tags", [])
     ]
     count = 0
-    for cell in notebook["cells"]:
-        if cell["cell_type"] != "code":
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
             continue
         count += 1
-        cell["execution_count"] = count
-        cell["outputs"] = merge_streams(cell.get("outputs", []))
-        for output in cell["outputs"]:
+        cell.execution_count = count
+        cell.outputs = merge_streams(cell.get("outputs", []))
+        for output in cell.outputs:
             if "execution_count" in output:
                 output["execution_count"] = count
-    path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "nbstripout",
-            "--keep-output",
-            "--keep-count",
-            "--extra-keys",
-            " ".join(STRIPPED_KEYS),
-            str(path),
-        ],
-        check=True,
+    strip_output(
+        notebook,
+        keep_output=True,
+        keep_count=True,
+        keep_id=False,
+        extra_keys=[*NBSTRIPOUT_DEFAULT_KEYS, *STRIPPED_KEYS],
     )
+    nbformat.write(notebook, path)
 
 
 def staged_files(stage: Path) -> list[tuple[Path, Path]]:
@@ -337,11 +411,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=DEFAULT_JOBS,
         help=f"notebooks to run at a time (default: {DEFAULT_JOBS})",
     )
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("notebooks", nargs="*", help="names of notebooks to run (default: all)")
     args = parser.parse_args(argv)
     if args.worker:
-        return execute_notebook(json.loads(args.worker))
+        return serve_as_worker()
 
     notebooks = study_notebooks(args.notebooks)
     stage = BUILD_DIR / ("smoke" if args.smoke else "staging")
@@ -364,8 +438,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.smoke:
         progress(f"smoke run of {len(notebooks)} notebook(s) passed in {elapsed:.0f} s ({stage})")
         return 0
-    for path in sorted((stage / "notebooks").iterdir()):
-        normalise_notebook(path)
     pairs = staged_files(stage)
     if args.check:
         changed = differences(pairs)
