@@ -10,6 +10,9 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check --quiet
 STAMP := $(VENV)/.installed
 FIXTURE := tests/fixtures/mnist_784_fixture.npz
+# Notebooks run at a time by figures, smoke and verify (empty: the runner's default, 2)
+JOBS ?=
+RUNNER := $(PY) -m mnist_study.runner $(if $(JOBS),--jobs $(JOBS))
 
 .PHONY: help env data figures smoke verify bench test test-full lint format lock clean distclean
 
@@ -31,16 +34,16 @@ env: $(STAMP) ## Create .venv (Python 3.11) with the pinned packages and the hel
 data: $(STAMP) ## Fetch, verify and cache MNIST (into data/, or the folder in MNIST_STUDY_DATA_DIR)
 	@$(PY) -m mnist_study.data
 
-figures: data ## Main job: fetch the data, run every notebook in order, regenerate readme_images/
-	@$(PY) -m mnist_study.runner
+figures: data ## Main job: fetch the data, run every notebook (JOBS=1: one at a time), regenerate readme_images/
+	@$(RUNNER)
 
 smoke: $(STAMP) ## Run every notebook on the small test fixture into build/smoke (never readme_images/)
-	@$(PY) -m mnist_study.runner --smoke
+	@$(RUNNER) --smoke
 
 verify: data ## Regenerate everything from the full data; fail, naming files, if any differs from git
-	@$(PY) -m mnist_study.runner --check
+	@$(RUNNER) --check
 
-bench: data ## Benchmark: book-style baseline vs make figures cold and warm (ratios, memory); ~15 min
+bench: data ## Benchmark: book-style baseline vs make figures cold and warm (ratios, memory); ~25 min
 	@$(PY) benchmarks/run.py
 
 lint: $(STAMP) ## Check code and notebooks with ruff

@@ -7,6 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy import ndimage
+from sklearn.base import clone
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 from sklearn.svm import SVC
 
 from mnist_study import beyond, models
@@ -142,4 +146,25 @@ def test_fit_predict_all_reports_the_images_each_model_fit_on(
     monkeypatch.setattr(beyond, "SOURCE_DIGEST", "an edited beyond.py")
     beyond.fit_predict_all({"plain": plain}, X, y, X_test)  # recomputed after an edit
     assert len(list(cached_calls.glob("compute_fit_predict_sized/*/output.pkl"))) == 3
+    models.memory.cache_clear()
+
+
+def test_knn_on_float_pixels_finds_the_same_neighbours_as_on_uint8(
+    fixture_arrays: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The float64 conversion only changes scikit-learn's search path, not what it finds."""
+    monkeypatch.setenv(models.CACHE_DIR_ENV, str(tmp_path / "cache"))
+    models.memory.cache_clear()
+    X, y = fixture_arrays["X_train"], fixture_arrays["y_train"]
+    X_test = fixture_arrays["X_test"]
+    knn = KNeighborsClassifier(n_neighbors=4, weights="distance")
+    on_uint8 = knn.fit(X, y)
+    on_float = make_pipeline(FunctionTransformer(beyond.float_pixels), clone(knn)).fit(X, y)
+    distances, neighbours = on_uint8.kneighbors(X_test)
+    float_distances, float_neighbours = on_float[-1].kneighbors(beyond.float_pixels(X_test))
+    np.testing.assert_array_equal(neighbours, float_neighbours)
+    np.testing.assert_array_equal(distances, float_distances)
+    predictions = beyond.fit_predict(on_float, X, y, X_test)
+    np.testing.assert_array_equal(predictions, on_uint8.predict(X_test))
+    assert beyond.float_pixels(X[:2]).dtype == np.float64
     models.memory.cache_clear()

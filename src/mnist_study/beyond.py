@@ -32,7 +32,9 @@ __all__ = [
     "deskewed",
     "direction_features",
     "direction_svc",
+    "fit_predict",
     "fit_predict_all",
+    "float_pixels",
     "image_moments",
     "pixel_svc",
     "plot_accuracies",
@@ -170,6 +172,17 @@ def deskewed(images: np.ndarray) -> np.ndarray:
     return models.run_cached(compute_deskewed, images, SOURCE_DIGEST)
 
 
+def float_pixels(images: np.ndarray) -> np.ndarray:
+    """Pixels as float64, unscaled: whole numbers, so squared distances between them stay exact.
+
+    scikit-learn's fast nearest-neighbour search takes floating-point input only; given uint8
+    pixels, a KNN falls back to distance matrices computed a gigabyte at a time, besides further
+    float copies of the training set. Converting once first finds the same neighbours with a
+    fraction of the memory.
+    """
+    return np.asarray(images, dtype=np.float64)
+
+
 def unit_pixels(images: np.ndarray) -> np.ndarray:
     """Pixels scaled from 0–255 to 0–1 (float32)."""
     return np.asarray(images, dtype=np.float32) / 255
@@ -236,6 +249,20 @@ def compute_fit_predict_sized(
     """
     fitted = clone(estimator).fit(X_train, y_train)
     return fitted.predict(X_test), getattr(fitted, "n_training_images_", len(X_train))
+
+
+def fit_predict(
+    estimator: BaseEstimator, X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray
+) -> np.ndarray:
+    """Predictions of a copy of ``estimator`` fitted on the training data, cached on disk.
+
+    Unlike ``models.fit_predict``, the cache key includes this module's source, for estimators
+    built from its functions (such as :func:`float_pixels`).
+    """
+    predictions, _ = models.run_cached(
+        compute_fit_predict_sized, estimator, X_train, y_train, X_test, SOURCE_DIGEST
+    )
+    return predictions
 
 
 def fit_predict_all(

@@ -178,14 +178,19 @@ class Job:
     started: float = field(default_factory=time.perf_counter)
 
     def executed_cells(self) -> str:
-        """``done/total cells`` of the partly written output notebook, or ``""``."""
+        """How many code cells of the partly written output notebook have run, or ``""``."""
         try:
             cells = json.loads(self.output.read_text(encoding="utf-8"))["cells"]
         except (OSError, ValueError, KeyError):
             return ""
-        code = [cell for cell in cells if cell.get("cell_type") == "code"]
+        code = [
+            cell
+            for cell in cells
+            if cell.get("cell_type") == "code"
+            and "injected-parameters" not in cell.get("metadata", {}).get("tags", [])
+        ]
         done = sum(1 for cell in code if cell.get("execution_count") is not None)
-        return f"{done}/{len(code)} cells, "
+        return f"{done} of {len(code)} cells run, "
 
     def failure_message(self, status: int | None) -> str:
         """The failing cell if a cell failed, else what happened to the worker."""
@@ -303,7 +308,9 @@ def run_notebooks(
             except queue.Empty:
                 for job in [worker.job for worker in workers if worker.job]:
                     seconds = time.perf_counter() - job.started
-                    progress(f"      {job.notebook.name}: {job.executed_cells()}{seconds:.0f} s")
+                    progress(
+                        f"      {job.notebook.name}: {job.executed_cells()}{seconds:.0f} s so far"
+                    )
                 last_report = time.monotonic()
                 continue
             job, worker.job = worker.job, None
