@@ -206,6 +206,17 @@ def test_jobs_must_be_a_positive_number(project: Path) -> None:
         runner.main(["--jobs", "0"])
 
 
+def test_an_unreadable_notebook_is_named_and_changes_nothing(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "notebooks" / "02_second.ipynb").write_text("{ not a notebook")
+    before = snapshot(project / "notebooks", project / "readme_images")
+    assert runner.main([]) == 1
+    err = capsys.readouterr().err
+    assert "02_second.ipynb failed outside its cells" in err
+    assert snapshot(project / "notebooks", project / "readme_images") == before
+
+
 def test_unknown_notebook_name_is_an_error(project: Path) -> None:
     with pytest.raises(SystemExit, match="no such notebook: 07_missing"):
         runner.main(["07_missing"])

@@ -143,11 +143,18 @@ def execute_notebook(spec: dict[str, Any]) -> int:
         )
         normalise_notebook(Path(spec["output"]))
     except papermill.PapermillExecutionError as error:
-        Path(spec["failure"]).write_text(describe_failure(notebook, error), encoding="utf-8")
-        return 1
+        failure = describe_failure(notebook, error)
     except KeyboardInterrupt:
         return 130
-    return 0
+    except Exception as error:  # the kernel died, would not start, the notebook is unreadable …
+        failure = (
+            f"{notebook.name} failed outside its cells: {type(error).__name__}: {error} "
+            f"(the kernel's own messages are in {spec['log']})"
+        )
+    else:
+        return 0
+    Path(spec["failure"]).write_text(failure, encoding="utf-8")
+    return 1
 
 
 def serve_as_worker() -> int:
@@ -196,7 +203,7 @@ class Job:
         """The failing cell if a cell failed, else what happened to the worker."""
         if self.failure.exists():
             return self.failure.read_text(encoding="utf-8")
-        how = "its worker process died" if status is None else f"exit status {status}"
+        how = "its worker process ended" if status is None else f"status {status}"
         return (
             f"{self.notebook.name} failed outside its cells ({how}); see the messages above "
             f"and the kernel's log, {self.log}"
@@ -238,8 +245,11 @@ class Worker:
         }
         assert self.process.stdin is not None
         self.job = job
-        self.process.stdin.write(json.dumps(spec) + "\n")
-        self.process.stdin.flush()
+        try:
+            self.process.stdin.write(json.dumps(spec) + "\n")
+            self.process.stdin.flush()
+        except OSError as error:  # the worker has already ended
+            raise NotebookFailedError(job.failure_message(None)) from error
 
 
 def stop_workers(workers: Sequence[Worker]) -> None:
@@ -314,8 +324,11 @@ def run_notebooks(
                 last_report = time.monotonic()
                 continue
             job, worker.job = worker.job, None
-            if job is None:
-                continue
+            if job is None:  # an idle worker ended: its start-up failed (see its messages)
+                raise NotebookFailedError(
+                    f"a worker process ended before it was given a notebook (exit status "
+                    f"{worker.process.wait()}); see the messages above"
+                )
             if status != 0:
                 raise NotebookFailedError(job.failure_message(status))
             seconds = time.perf_counter() - job.started
