@@ -12,6 +12,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.svm import SVC
+from threadpoolctl import threadpool_limits
 
 from mnist_study import beyond, models
 
@@ -97,8 +98,21 @@ def test_direction_features_are_batch_independent(fixture_arrays: dict[str, np.n
     whole = beyond.direction_features(images)
     batched = beyond.direction_features(images, batch=7)
     assert whole.shape == (50, 392)
-    np.testing.assert_allclose(whole, batched, rtol=1e-6)
+    np.testing.assert_allclose(whole, batched, rtol=1e-12)
     assert beyond.direction_features(np.zeros((2, 784), np.uint8)).max() == 0
+
+
+def test_direction_features_are_double_precision_whatever_the_blas_threads(
+    fixture_arrays: dict[str, np.ndarray],
+) -> None:
+    """In single precision, machine-dependent rounding changed the SVM's support vectors."""
+    images = fixture_arrays["X_train"][:500]
+    with threadpool_limits(1):
+        one_thread = beyond.direction_features(images)
+    with threadpool_limits(2):
+        two_threads = beyond.direction_features(images)
+    assert one_thread.dtype == np.float64
+    np.testing.assert_allclose(one_thread, two_threads, rtol=1e-12, atol=1e-15)
 
 
 def test_direction_svc_beats_pixel_svc_on_the_fixture(
