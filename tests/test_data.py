@@ -8,6 +8,7 @@ import os
 import stat
 import sys
 import tarfile
+import warnings
 from functools import partial
 from pathlib import Path
 
@@ -273,6 +274,20 @@ def test_openml_source_uses_the_books_call_and_split(
     result = obtain_verified(tmp_path, [Source("openml", fetch)], FIXTURE)
     assert_fixture(result, fixture_arrays)
     assert seen["name"] == "mnist_784" and seen["version"] == 1 and seen["as_frame"] is False
+
+
+def test_unreachable_openml_fails_without_scikit_learns_retry_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, closed_port_url: str
+) -> None:
+    """The real ``fetch_openml`` against a refused port: one SourceError, no stray warning."""
+    import sklearn.datasets._openml as openml
+
+    monkeypatch.setattr(openml, "_SEARCH_NAME", closed_port_url + "list/{}/limit/2")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(data.SourceError, match="URLError"):
+            data.fetch_openml_source(tmp_path)
+    assert [str(warning.message) for warning in caught] == []
 
 
 def write_stand_in_npm(bin_dir: Path, tarball: bytes | None, exit_code: int = 0) -> None:

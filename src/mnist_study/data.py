@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import warnings
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -255,14 +256,17 @@ def fetch_openml_source(workdir: Path, n_train: int = 60_000) -> Arrays:
     from sklearn.datasets import fetch_openml
 
     try:
-        bunch = fetch_openml(
-            "mnist_784",
-            version=1,
-            as_frame=False,
-            data_home=str(workdir / "openml"),
-            n_retries=1,
-            delay=0.5,
-        )
+        with warnings.catch_warnings():
+            # scikit-learn warns before its retry; the loader reports the failure itself
+            warnings.filterwarnings("ignore", "A network error occurred", UserWarning)
+            bunch = fetch_openml(
+                "mnist_784",
+                version=1,
+                as_frame=False,
+                data_home=str(workdir / "openml"),
+                n_retries=1,
+                delay=0.5,
+            )
     except Exception as error:
         raise SourceError(f"{type(error).__name__}: {error}") from error
     return arrays_from_openml(bunch.data, bunch.target, n_train)
