@@ -43,7 +43,7 @@ smoke: $(STAMP) ## Run every notebook on the small test fixture into build/smoke
 verify: data ## Regenerate everything from the full data; fail, naming files, if any differs from git
 	@$(RUNNER) --check
 
-bench: data ## Benchmark: book-style baseline vs make figures cold and warm (ratios, memory); ~25 min
+bench: data ## Benchmark: book-style baseline vs make figures cold and warm (ratios, memory); 10–25 min
 	@$(PY) benchmarks/run.py
 
 lint: $(STAMP) ## Check code and notebooks with ruff

@@ -96,6 +96,15 @@ def cache_load_seconds(repeats: int = 5) -> float:
     return statistics.median(times)
 
 
+def cpu_model() -> str:
+    """The processor's model name where Linux tells it, else its architecture."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({platform.machine()})"
+    return platform.processor() or platform.machine()
+
+
 def table(rows: list[Row], baseline: Row) -> list[str]:
     """Markdown table rows with ratios to the baseline for the stage 1-5 runs."""
     lines = [
@@ -152,7 +161,7 @@ def main() -> int:
     import numpy
     import sklearn
 
-    cpu = platform.processor() or platform.machine()
+    cpu = cpu_model()
     header = [
         "# Benchmark results",
         "",
