@@ -54,10 +54,8 @@ NBSTRIPOUT_DEFAULT_KEYS = (
 )
 STRIPPED_KEYS = (
     "metadata.papermill",
-    "metadata.widgets",
     "metadata.language_info.version",
     "cell.metadata.papermill",
-    "cell.metadata.execution",
 )
 # Notebooks run side by side: one per core, at most two (each also uses both cores in its fits).
 DEFAULT_JOBS = max(1, min(2, os.cpu_count() or 1))
@@ -89,6 +87,11 @@ def study_notebooks(names: Sequence[str] = ()) -> list[Path]:
             )
         return chosen
     return notebooks
+
+
+def is_injected(cell: dict[str, Any]) -> bool:
+    """Whether ``cell`` is the parameters cell papermill inserts (a reader's run has none)."""
+    return "injected-parameters" in cell.get("metadata", {}).get("tags", [])
 
 
 def describe_failure(notebook: Path, error: Exception) -> str:
@@ -190,12 +193,7 @@ class Job:
             cells = json.loads(self.output.read_text(encoding="utf-8"))["cells"]
         except (OSError, ValueError, KeyError):
             return ""
-        code = [
-            cell
-            for cell in cells
-            if cell.get("cell_type") == "code"
-            and "injected-parameters" not in cell.get("metadata", {}).get("tags", [])
-        ]
+        code = [cell for cell in cells if cell.get("cell_type") == "code" and not is_injected(cell)]
         done = sum(1 for cell in code if cell.get("execution_count") is not None)
         return f"{done} of {len(code)} cells run, "
 
@@ -365,11 +363,7 @@ def normalise_notebook(path: Path) -> None:
     from nbstripout import strip_output
 
     notebook = nbformat.read(path, as_version=nbformat.NO_CONVERT)
-    notebook.cells = [
-        cell
-        for cell in notebook.cells
-        if "injected-parameters" not in cell.get("metadata", {}).get("tags", [])
-    ]
+    notebook.cells = [cell for cell in notebook.cells if not is_injected(cell)]
     count = 0
     for cell in notebook.cells:
         if cell.cell_type != "code":
