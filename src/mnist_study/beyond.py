@@ -10,9 +10,8 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import matplotlib.pyplot as plt
+import joblib
 import numpy as np
-import pandas as pd
 from joblib import Parallel, delayed
 from scipy import ndimage
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -37,7 +36,6 @@ __all__ = [
     "float_pixels",
     "image_moments",
     "pixel_svc",
-    "plot_accuracies",
     "shift_images",
     "unit_pixels",
 ]
@@ -251,8 +249,9 @@ def compute_fit_predict_sized(
 
     ``source_digest`` and ``library_versions`` are not used: they only key the disk cache.
     """
-    fitted = clone(estimator).fit(X_train, y_train)
-    return fitted.predict(X_test), getattr(fitted, "n_training_images_", len(X_train))
+    with joblib.parallel_config(n_jobs=-1):
+        fitted = clone(estimator).fit(X_train, y_train)
+        return fitted.predict(X_test), getattr(fitted, "n_training_images_", len(X_train))
 
 
 def fit_predict(
@@ -277,39 +276,12 @@ def fit_predict_all(
 ) -> dict[str, tuple[np.ndarray, int]]:
     """``(predictions, training images)`` of each estimator, fitted in parallel and cached.
 
-    SVC fits use one core each, so running them side by side uses both cores of the machine.
+    SVC fits use one core each, so they run side by side, one per core.
     """
-    results = Parallel(n_jobs=models.N_JOBS)(
+    results = Parallel(n_jobs=-1)(
         delayed(models.run_cached)(
             compute_fit_predict_sized, estimator, X_train, y_train, X_test, SOURCE_DIGEST
         )
         for estimator in estimators.values()
     )
     return dict(zip(estimators, results, strict=True))
-
-
-def plot_accuracies(
-    scores: pd.DataFrame, ax: plt.Axes | None = None, goal: float = 0.97
-) -> plt.Axes:
-    """Horizontal bars of each approach's test accuracy, labelled with its training images.
-
-    ``scores`` has one row per approach (the index names it) and the columns
-    ``"test accuracy"`` and ``"training images"``; the dashed line marks ``goal``.
-    """
-    ax = ax if ax is not None else plt.gca()
-    positions = np.arange(len(scores))[::-1]
-    accuracies = scores["test accuracy"].to_numpy()
-    ax.barh(positions, accuracies, color="tab:blue", height=0.6)
-    names = [
-        f"{name}\n{images:,} training images"
-        for name, images in zip(scores.index, scores["training images"], strict=True)
-    ]
-    ax.set_yticks(positions, names, fontsize=8)
-    low = min(goal, accuracies.min()) - 0.01
-    ax.set_xlim(low, 1.0)
-    ax.axvline(goal, color="tab:red", linestyle="--", linewidth=1)
-    ax.text(goal, positions[0] + 0.45, f" {goal:.0%} goal", color="tab:red", fontsize=8)
-    for position, accuracy in zip(positions, accuracies, strict=True):
-        ax.text(accuracy, position, f"{accuracy:.2%} ", va="center", ha="right", color="white")
-    ax.set_xlabel(f"test accuracy (the axis starts at {low:.0%})")
-    return ax

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Sequence
@@ -11,21 +12,30 @@ import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.text import Text
+from PIL import Image
 
 __all__ = [
+    "MIN_TEXT_PX",
     "PNG_METADATA",
+    "README_WIDTH_PX",
+    "plot_accuracies",
     "plot_confusion_matrices",
     "plot_digits",
     "plot_error_grid",
     "plot_precision_recall_vs_threshold",
     "plot_score_bars",
     "save_readme_figure",
+    "smallest_text_pt",
     "use_study_style",
 ]
 
 # No software version, date or path in the files, so a re-run writes the same bytes.
 PNG_METADATA = {"Software": None}
 README_DPI = 120
+# GitHub shows a README image at most this wide; no text may come out smaller than MIN_TEXT_PX.
+README_WIDTH_PX = 880
+MIN_TEXT_PX = 9
 
 
 def use_study_style() -> None:
@@ -42,10 +52,33 @@ def use_study_style() -> None:
             "svg.hashsalt": "mnist-study",
         }
     )
+    with contextlib.suppress(ImportError):  # figures shown in a notebook: no version metadata
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+        set_matplotlib_formats("png", metadata=PNG_METADATA)
+
+
+def smallest_text_pt(fig: plt.Figure) -> float:
+    """The font size in points of the smallest text drawn in ``fig`` (titles, ticks, labels…)."""
+    hidden = set()
+    for ax in fig.axes:
+        if not ax.axison:
+            for axis in (ax.xaxis, ax.yaxis):
+                hidden |= {id(t) for t in [*axis.get_ticklabels(which="both"), axis.label]}
+    sizes = [
+        text.get_fontsize()
+        for text in fig.findobj(Text)
+        if text.get_visible() and text.get_text().strip() and id(text) not in hidden
+    ]
+    return min(sizes)
 
 
 def save_readme_figure(fig: plt.Figure, name: str, figure_dir: str | os.PathLike[str]) -> Path:
-    """Write ``fig`` as ``figure_dir/name`` (PNG, fixed metadata), atomically; return the path."""
+    """Write ``fig`` as ``figure_dir/name`` (PNG, fixed metadata), atomically; return the path.
+
+    Refuses a figure whose smallest text would be under ``MIN_TEXT_PX`` pixels once GitHub has
+    scaled it to the README's width, so that every exported figure stays readable there.
+    """
     if not name.endswith(".png"):
         raise ValueError(f"README figures are PNG files; got {name!r}")
     directory = Path(figure_dir)
@@ -55,6 +88,17 @@ def save_readme_figure(fig: plt.Figure, name: str, figure_dir: str | os.PathLike
     os.close(handle)
     try:
         fig.savefig(temporary, format="png", metadata=PNG_METADATA)
+        with Image.open(temporary) as image:
+            width = image.width
+        dpi = mpl.rcParams["savefig.dpi"]
+        dpi = fig.dpi if dpi == "figure" else dpi
+        shown_px = smallest_text_pt(fig) * dpi / 72 * min(1.0, README_WIDTH_PX / width)
+        if shown_px < MIN_TEXT_PX:
+            raise ValueError(
+                f"{name}: its smallest text would be {shown_px:.1f} px high at the README's width "
+                f"({README_WIDTH_PX} px, the image is {width} px wide); make the figure narrower "
+                f"or its text larger (at least {MIN_TEXT_PX} px)"
+            )
         os.chmod(temporary, 0o644)
         os.replace(temporary, target)
     except BaseException:
@@ -110,51 +154,61 @@ def plot_score_bars(
     ax: plt.Axes | None = None,
     goal: float | None = None,
     ylim: tuple[float, float] = (0.0, 1.0),
-    decimals: int = 3,
+    decimals: int | None = 3,
     fontsize: float = 8,
+    low: pd.DataFrame | None = None,
+    high: pd.DataFrame | None = None,
 ) -> plt.Axes:
-    """Grouped bars: one group per row of ``table``, one bar per column, values written on top."""
+    """Grouped bars: one group per row of ``table``, one bar per column.
+
+    ``decimals`` writes each value on its bar (``None``: no values); ``low`` and ``high`` (shaped
+    like ``table``) draw confidence intervals. An axis that does not start at zero says so.
+    """
     ax = ax if ax is not None else plt.gca()
     n_bars = len(table.columns)
     width = 0.8 / n_bars
     positions = np.arange(len(table.index))
     for offset, column in enumerate(table.columns):
         x = positions + (offset - (n_bars - 1) / 2) * width
-        bars = ax.bar(x, table[column], width, label=str(column))
-        labels = [f"{value:.{decimals}f}" for value in table[column]]
-        ax.bar_label(bars, labels=labels, fontsize=fontsize, padding=2)
+        errors = None
+        if low is not None and high is not None:
+            errors = [table[column] - low[column], high[column] - table[column]]
+        bars = ax.bar(x, table[column], width, label=str(column), yerr=errors, capsize=2)
+        if decimals is not None:
+            labels = [f"{value:.{decimals}f}" for value in table[column]]
+            ax.bar_label(bars, labels=labels, fontsize=fontsize, padding=2)
     if goal is not None:
         ax.axhline(goal, color="crimson", linestyle="--", linewidth=1.2, label=f"goal {goal:.0%}")
     ax.set_xticks(positions, [str(i) for i in table.index])
     ax.set_ylim(*ylim)
-    ax.legend(loc="lower right", fontsize=8)
+    if ylim[0] != 0:
+        ax.set_ylabel(f"score (the axis starts at {ylim[0]:g})")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=fontsize, frameon=False)
     return ax
 
 
 def plot_confusion_matrices(
-    y_true: np.ndarray, y_pred: np.ndarray, axes: Sequence[plt.Axes]
+    y_true: np.ndarray, y_pred: np.ndarray, axes: Sequence[plt.Axes], fontsize: float = 7
 ) -> None:
-    """Three views of one confusion matrix: counts, row-normalised, and errors only."""
+    """Two views of one confusion matrix: counts, and the errors alone (each row sums to 100 %)."""
     from sklearn.metrics import ConfusionMatrixDisplay
 
-    common = {"colorbar": False, "cmap": "Blues"}
-    ConfusionMatrixDisplay.from_predictions(y_true, y_pred, ax=axes[0], **common)
-    axes[0].set_title("Counts")
+    common = {"colorbar": False, "cmap": "Blues", "text_kw": {"fontsize": fontsize}}
     ConfusionMatrixDisplay.from_predictions(
-        y_true, y_pred, ax=axes[1], normalize="true", values_format=".0%", **common
+        y_true, y_pred, ax=axes[0], values_format=",d", **common
     )
-    axes[1].set_title("Share of each true digit (rows sum to 100 %)")
+    axes[0].set_title("Counts")
     weights = (np.asarray(y_true) != np.asarray(y_pred)).astype(float)
     ConfusionMatrixDisplay.from_predictions(
         y_true,
         y_pred,
-        ax=axes[2],
+        ax=axes[1],
         normalize="true",
         sample_weight=weights,
         values_format=".0%",
         **common,
     )
-    axes[2].set_title("Errors only: share of each digit's errors")
+    axes[1].set_title("Errors only: where each digit's errors go")
     for ax in axes:
         ax.spines[:].set_visible(False)
 
@@ -170,7 +224,39 @@ def plot_error_grid(
     """A 2×2 grid of images for two digits a, b: rows the true digit, columns the prediction."""
     for row, actual in enumerate(pair):
         for col, predicted in enumerate(pair):
-            chosen = X[(y_true == actual) & (y_pred == predicted)][:per_block]
+            matching = X[(y_true == actual) & (y_pred == predicted)]
+            chosen = matching[:per_block]
             ax = axes[row, col]
             plot_digits(chosen, ax=ax, per_row=5)
-            ax.set_title(f"true {actual}, predicted {predicted} ({len(chosen)} shown)")
+            ax.set_title(
+                f"true {actual}, read as {predicted}\n{len(chosen)} of {len(matching):,} shown"
+            )
+
+
+def plot_accuracies(
+    scores: pd.DataFrame, chosen: str, ax: plt.Axes | None = None, goal: float = 0.97
+) -> plt.Axes:
+    """Each approach's test accuracy as a bar with its 95 % interval; ``chosen`` stands out.
+
+    ``scores`` has one row per approach (the index names it) and the columns
+    ``"test accuracy"``, ``"low"``, ``"high"`` and ``"training images"``.
+    """
+    ax = ax if ax is not None else plt.gca()
+    positions = np.arange(len(scores))[::-1]
+    accuracies = scores["test accuracy"].to_numpy()
+    errors = [accuracies - scores["low"].to_numpy(), scores["high"].to_numpy() - accuracies]
+    colours = ["tab:orange" if name == chosen else "tab:blue" for name in scores.index]
+    ax.barh(positions, accuracies, color=colours, height=0.6, xerr=errors, capsize=3)
+    names = [
+        f"{name}\n{images:,} training images" + (" (chosen)" if name == chosen else "")
+        for name, images in zip(scores.index, scores["training images"], strict=True)
+    ]
+    ax.set_yticks(positions, names)
+    low = np.floor((min(goal, scores["low"].min()) - 0.005) * 100) / 100
+    ax.set_xlim(low, 1.0)
+    ax.axvline(goal, color="crimson", linestyle="--", linewidth=1)
+    ax.text(goal, positions[0] + 0.45, f" {goal:.0%} goal", color="crimson")
+    for position, accuracy in zip(positions, accuracies, strict=True):
+        ax.text(low + 0.001, position, f"{accuracy:.2%}", va="center", color="white")
+    ax.set_xlabel(f"test accuracy, with its 95% confidence interval (the axis starts at {low:.0%})")
+    return ax
