@@ -25,7 +25,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.ensemble import BaseEnsemble, RandomForestClassifier
 from sklearn.linear_model import SGDClassifier
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from sklearn.neighbors import KNeighborsMixin
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.pipeline import Pipeline
 
 __all__ = [
@@ -115,7 +115,7 @@ def run_cached(function: Callable[..., Any], *args: Any) -> Any:
 def parallel_inside(estimator: BaseEstimator) -> bool:
     """Whether one fit of the estimator spreads over the cores itself (as a forest does)."""
     final = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
-    return isinstance(final, BaseEnsemble | KNeighborsMixin)
+    return isinstance(final, BaseEnsemble | KNeighborsClassifier | KNeighborsRegressor)
 
 
 def compute_cross_val_output(

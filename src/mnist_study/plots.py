@@ -25,6 +25,7 @@ __all__ = [
     "plot_error_grid",
     "plot_precision_recall_vs_threshold",
     "plot_score_bars",
+    "plot_shifted_copies",
     "save_readme_figure",
     "smallest_text_pt",
     "use_study_style",
@@ -128,6 +129,33 @@ def plot_digits(
             row, col = divmod(index, per_row)
             ax.text(col * 29 + 1, row * 29 + 6, label, fontsize=7, color="tab:red")
     return ax
+
+
+def plot_shifted_copies(
+    image: np.ndarray, shifts: Sequence[tuple[int, int]], axes: Sequence[plt.Axes]
+) -> None:
+    """One image and its shifted copies, zoomed in, each outlined where the original's ink was."""
+    from mnist_study.beyond import shift_images
+
+    original = np.asarray(image).reshape(1, -1)
+    copies = [original, *(shift_images(original, dx, dy) for dx, dy in shifts)]
+    names = ["original"] + [
+        " ".join(
+            f"{abs(step)} px {word}"
+            for step, word in (
+                (dx, "right" if dx > 0 else "left"),
+                (dy, "down" if dy > 0 else "up"),
+            )
+            if step
+        )
+        for dx, dy in shifts
+    ]
+    outline = original.reshape(28, 28)
+    for ax, copy, name in zip(axes, copies, names, strict=True):
+        ax.imshow(copy.reshape(28, 28)[2:26, 2:26], cmap="binary", interpolation="nearest")
+        ax.contour(outline[2:26, 2:26], levels=[128], colors="tab:red", linewidths=0.8)
+        ax.set_title(name, fontsize=8)
+        ax.set_axis_off()
 
 
 def plot_precision_recall_vs_threshold(
@@ -246,17 +274,19 @@ def plot_accuracies(
     accuracies = scores["test accuracy"].to_numpy()
     errors = [accuracies - scores["low"].to_numpy(), scores["high"].to_numpy() - accuracies]
     colours = ["tab:orange" if name == chosen else "tab:blue" for name in scores.index]
-    ax.barh(positions, accuracies, color=colours, height=0.6, xerr=errors, capsize=3)
-    names = [
-        f"{name}\n{images:,} training images" + (" (chosen)" if name == chosen else "")
-        for name, images in zip(scores.index, scores["training images"], strict=True)
-    ]
-    ax.set_yticks(positions, names)
+    ax.barh(positions, accuracies, color=colours, height=0.45)
+    ax.errorbar(accuracies, positions, xerr=errors, fmt="none", ecolor="0.25", capsize=3)
     low = np.floor((min(goal, scores["low"].min()) - 0.005) * 100) / 100
     ax.set_xlim(low, 1.0)
+    ax.set_ylim(-0.5, len(scores) - 0.2)
+    ax.set_yticks([])
+    ax.spines["left"].set_visible(False)
+    columns = (scores.index, scores["training images"], accuracies, scores["high"])
+    for position, name, images, accuracy, high in zip(positions, *columns, strict=True):
+        label = f"{name}, {images:,} training images" + ("  (chosen)" if name == chosen else "")
+        ax.text(low, position + 0.27, label, va="bottom", fontsize=9)
+        ax.text(high + 0.0005, position, f" {accuracy:.2%}", va="center", fontsize=9)
     ax.axvline(goal, color="crimson", linestyle="--", linewidth=1)
-    ax.text(goal, positions[0] + 0.45, f" {goal:.0%} goal", color="crimson")
-    for position, accuracy in zip(positions, accuracies, strict=True):
-        ax.text(low + 0.001, position, f"{accuracy:.2%}", va="center", color="white")
+    ax.text(goal, len(scores) - 0.35, f" {goal:.0%} goal", color="crimson", fontsize=9)
     ax.set_xlabel(f"test accuracy, with its 95% confidence interval (the axis starts at {low:.0%})")
     return ax

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 __all__ = [
@@ -14,6 +16,7 @@ __all__ = [
     "accuracy",
     "compare_paired",
     "macro_interval",
+    "paired_table",
     "proportion",
 ]
 
@@ -107,3 +110,20 @@ def compare_paired(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray) -
     discordant = only_a + only_b
     p_value = stats.binomtest(only_a, discordant).pvalue if discordant else 1.0
     return PairedComparison(only_a, only_b, float(p_value))
+
+
+def paired_table(
+    y_true: np.ndarray,
+    predictions: Mapping[str, np.ndarray],
+    pairs: Sequence[tuple[str, str]],
+) -> pd.DataFrame:
+    """One row per ``(before, after)`` pair: images only one of them reads right, McNemar's p."""
+    rows = {}
+    for before, after in pairs:
+        result = compare_paired(y_true, predictions[after], predictions[before])
+        rows[f"{after} vs {before}"] = {
+            "only the first right": result.only_a,
+            "only the second right": result.only_b,
+            "McNemar p": float(f"{result.p_value:.2g}"),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
