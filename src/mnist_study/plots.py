@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib as mpl
@@ -21,6 +21,7 @@ __all__ = [
     "README_WIDTH_PX",
     "plot_accuracies",
     "plot_confusion_matrices",
+    "plot_curves",
     "plot_digits",
     "plot_error_grid",
     "plot_precision_recall_vs_threshold",
@@ -201,10 +202,20 @@ def plot_score_bars(
         errors = None
         if low is not None and high is not None:
             errors = [table[column] - low[column], high[column] - table[column]]
-        bars = ax.bar(x, table[column], width, label=str(column), yerr=errors, capsize=2)
+        bars = ax.bar(x, table[column], width, label=str(column))
+        if errors is not None:
+            ax.errorbar(x, table[column], yerr=errors, fmt="none", ecolor="0.3", capsize=2)
         if decimals is not None:
             labels = [f"{value:.{decimals}f}" for value in table[column]]
-            ax.bar_label(bars, labels=labels, fontsize=fontsize, padding=2)
+            inside = errors is not None  # above the bar, the value would sit on its interval
+            ax.bar_label(
+                bars,
+                labels=labels,
+                fontsize=fontsize,
+                padding=2,
+                label_type="center" if inside else "edge",
+                color="white" if inside else "black",
+            )
     if goal is not None:
         ax.axhline(goal, color="crimson", linestyle="--", linewidth=1.2, label=f"goal {goal:.0%}")
     ax.set_xticks(positions, [str(i) for i in table.index])
@@ -213,6 +224,31 @@ def plot_score_bars(
         ax.set_ylabel(f"score (the axis starts at {ylim[0]:g})")
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=fontsize, frameon=False)
     return ax
+
+
+def plot_curves(
+    kind: str, y_true: np.ndarray, scores: Mapping[str, np.ndarray], ax: plt.Axes
+) -> None:
+    """ROC (``kind="roc"``) or precision–recall (``"pr"``) curves of several models' scores.
+
+    scikit-learn's Display classes draw them; the legend gives each area to four decimals (the
+    Displays round to two, which shows 0.9983 as 1.00).
+    """
+    from sklearn.metrics import PrecisionRecallDisplay, RocCurveDisplay
+
+    display_class = {"roc": RocCurveDisplay, "pr": PrecisionRecallDisplay}[kind]
+    for index, (name, y_score) in enumerate(scores.items()):
+        display = display_class.from_predictions(
+            y_true,
+            y_score,
+            ax=ax,
+            plot_chance_level=index == len(scores) - 1,
+            curve_kwargs={"linewidth": 2, "linestyle": ["-", "--", ":", "-."][index % 4]},
+        )
+        area = display.roc_auc if kind == "roc" else display.average_precision
+        display.line_.set_label(f"{name} ({'AUC' if kind == 'roc' else 'AP'} = {area:.4f})")
+    ax.legend(loc="lower right" if kind == "roc" else "lower left")
+    ax.grid(alpha=0.3)
 
 
 def plot_confusion_matrices(

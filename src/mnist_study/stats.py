@@ -15,6 +15,7 @@ __all__ = [
     "Proportion",
     "accuracy",
     "compare_paired",
+    "format_p",
     "macro_interval",
     "paired_table",
     "proportion",
@@ -124,6 +125,13 @@ def paired_table(
         rows[f"{after} vs {before}"] = {
             "only the first right": result.only_a,
             "only the second right": result.only_b,
-            "McNemar p": float(f"{result.p_value:.2g}"),
+            "McNemar p": result.p_value,
         }
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def format_p(p_value: float, prose: bool = False) -> str:
+    """A p-value for a reader: two significant digits or "< 0.0001"; ``prose`` adds "p = "."""
+    if p_value < 1e-4:
+        return "p < 0.0001" if prose else "< 0.0001"
+    return f"p = {p_value:.2g}" if prose else f"{p_value:.2g}"
