@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pytest
 from sklearn.linear_model import SGDClassifier
@@ -168,3 +169,21 @@ def test_lock_names_do_not_read_array_contents() -> None:
     assert name != models.lock_name(models.compute_cross_val_output, (fast_sgd(alpha=1), a))
     assert name != models.lock_name(models.compute_fit_predict, (sgd, a))
     assert name != models.lock_name(models.compute_cross_val_output, (sgd, a[:2]))
+
+
+def test_forest_is_shown_as_the_book_names_it_and_uses_every_core(small_data, monkeypatch) -> None:
+    assert repr(models.random_forest()) == "RandomForestClassifier(random_state=42)"
+    X, X_test, y, _ = small_data
+    seen: list[int] = []
+    real_fit = models.RandomForestClassifier.fit
+
+    def recording_fit(self, *args, **kwargs):
+        seen.append(joblib.effective_n_jobs(self.n_jobs))  # the cores this fit will use
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(models.RandomForestClassifier, "fit", recording_fit)
+    forest = models.random_forest().set_params(n_estimators=10)
+    parallel = models.fit_predict(forest, X, y, X_test)
+    assert seen == [os.cpu_count()]
+    serial = forest.set_params(n_jobs=1).fit(X, y).predict(X_test)
+    np.testing.assert_array_equal(parallel, serial)

@@ -1,0 +1,87 @@
+"""Confidence intervals and paired comparisons, on small cases whose answers are known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import precision_score, recall_score
+
+from mnist_study import stats
+
+
+def test_proportion_matches_the_clopper_pearson_interval() -> None:
+    # 0 of 10: the exact upper bound is 1 - 0.025 ** (1 / 10) (Clopper and Pearson, 1934).
+    none = stats.proportion(0, 10)
+    assert none.value == 0 and none.low == 0
+    assert none.high == pytest.approx(1 - 0.025 ** (1 / 10))
+    half = stats.proportion(50, 100)
+    assert half.low == pytest.approx(1 - half.high)  # symmetric around one half
+    assert half.low < 0.5 < half.high
+
+
+def test_interval_narrows_with_more_images() -> None:
+    small, large = stats.proportion(97, 100), stats.proportion(9_700, 10_000)
+    assert small.value == large.value
+    assert large.high - large.low < (small.high - small.low) / 5
+
+
+def test_accuracy_counts_right_answers() -> None:
+    result = stats.accuracy(np.array(list("aabb")), np.array(list("abbb")))
+    assert (result.successes, result.trials) == (3, 4)
+    assert str(result).startswith("0.7500 (95% CI ")
+
+
+def test_macro_interval_brackets_the_score_and_is_reproducible() -> None:
+    rng = np.random.default_rng(0)
+    y_true = rng.integers(0, 3, 600).astype(str)
+    y_pred = np.where(rng.random(600) < 0.8, y_true, rng.integers(0, 3, 600).astype(str))
+    for score, function in (("recall", recall_score), ("precision", precision_score)):
+        low, high = stats.macro_interval(y_true, y_pred, score, n_resamples=300)
+        assert low < function(y_true, y_pred, average="macro") < high
+        assert (low, high) == stats.macro_interval(y_true, y_pred, score, n_resamples=300)
+
+
+def test_macro_interval_of_a_perfect_model_is_a_point() -> None:
+    y = np.array(list("0123") * 10)
+    assert stats.macro_interval(y, y, "recall", n_resamples=50) == (1.0, 1.0)
+    with pytest.raises(ValueError, match="precision' or 'recall"):
+        stats.macro_interval(y, y, "f1")
+
+
+def test_paired_comparison_counts_discordant_images() -> None:
+    y = np.array([1, 1, 1, 1, 0, 0])
+    a = np.array([1, 1, 0, 0, 0, 1])  # right on images 0, 1, 4
+    b = np.array([1, 0, 1, 1, 0, 0])  # right on images 0, 2, 3, 4, 5
+    result = stats.compare_paired(y, a, b)
+    assert (result.only_a, result.only_b) == (1, 3)
+    # exact McNemar: two-sided binomial p of 1 success in 4 trials at one half = 10/16
+    assert result.p_value == pytest.approx(10 / 16)
+    assert not result.significant
+
+
+def test_paired_comparison_of_identical_models_is_no_difference() -> None:
+    y = np.array([0, 1, 1])
+    result = stats.compare_paired(y, y, y)
+    assert (result.only_a, result.only_b, result.p_value) == (0, 0, 1.0)
+
+
+def test_a_lopsided_split_is_significant() -> None:
+    y = np.ones(40, dtype=int)
+    result = stats.compare_paired(y, np.r_[np.ones(30), np.zeros(10)], np.zeros(40))
+    assert result.only_a == 30 and result.significant
+
+
+def test_paired_table_names_the_first_model_of_each_row_first() -> None:
+    y = np.array([1, 1, 1, 0])
+    predictions = {"old": np.array([1, 0, 0, 0]), "new": np.array([1, 1, 1, 1])}
+    table = stats.paired_table(y, predictions, [("old", "new")])
+    assert list(table.index) == ["new vs old"]
+    assert table.loc["new vs old", "only the first right"] == 2
+    assert table.loc["new vs old", "only the second right"] == 1
+
+
+def test_p_values_read_plainly() -> None:
+    assert stats.format_p(0.0312) == "0.031"
+    assert stats.format_p(1e-9) == "< 0.0001"
+    assert stats.format_p(0.5, prose=True) == "p = 0.5"
+    assert stats.format_p(0.0, prose=True) == "p < 0.0001"
