@@ -172,6 +172,7 @@ def plot_precision_recall_vs_threshold(
     ax.plot(thresholds, recalls[:-1], "g-", label="Recall", linewidth=2)
     ax.axvline(chosen, color="k", linestyle=":", label=f"threshold = {chosen:,.0f}")
     ax.set_xlabel("Decision threshold")
+    ax.xaxis.set_major_formatter(mpl.ticker.StrMethodFormatter("{x:,.0f}"))
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(loc="center left")
