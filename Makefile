@@ -5,9 +5,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # The Pythons the study supports, newest first (requires-python in pyproject.toml says the same):
-# the first of these that runs and is CPython 3.11 to 3.14 creates .venv. `make PYTHON=...` overrides.
+# the first of these that runs and is CPython 3.11.5 to 3.14 creates .venv. `make PYTHON=...` overrides.
 PYTHON ?= python3.14 python3.13 python3.12 python3.11 python3
-SUPPORTED := import sys; sys.exit(not (sys.implementation.name == "cpython" and (3, 11) <= sys.version_info[:2] <= (3, 14)))
+SUPPORTED := import sys; sys.exit(not (sys.implementation.name == "cpython" and (3, 11, 5) <= sys.version_info[:3] and sys.version_info[:2] <= (3, 14)))
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check --quiet
@@ -31,7 +31,7 @@ $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || { \
 		python=$$(for p in $(PYTHON); do if "$$p" -c '$(SUPPORTED)' 2>/dev/null; then echo "$$p"; break; fi; done); \
 		if [ -z "$$python" ]; then \
-			echo "error: found no CPython 3.11 to 3.14 (tried: $(PYTHON))." >&2; \
+			echo "error: found no CPython 3.11.5 to 3.14 (tried: $(PYTHON))." >&2; \
 			echo "Install one (python.org, your system's packages, or pyenv), or run 'make PYTHON=/path/to/python3.X'." >&2; \
 			exit 1; \
 		fi; \
@@ -48,7 +48,7 @@ $(DEV_STAMP): $(STAMP) requirements-dev.lock
 	@$(PIP) install -r requirements-dev.lock
 	@touch $@
 
-env: $(STAMP) ## Create .venv (CPython 3.11–3.14) with the pinned packages a reader needs, and the helper package
+env: $(STAMP) ## Create .venv (CPython 3.11.5 to 3.14) with the pinned packages a reader needs, and the helper package
 
 data: $(STAMP) ## Fetch, verify and cache MNIST (into data/, or the folder in MNIST_STUDY_DATA_DIR)
 	@$(PY) -m mnist_study.data
@@ -73,7 +73,7 @@ format: $(DEV_STAMP) ## Reformat code with ruff
 	@$(VENV)/bin/ruff format src tests benchmarks
 	@$(VENV)/bin/ruff check --fix src tests benchmarks notebooks
 
-test: lint ## Install the development set; run ruff and the offline test suite (uses the committed fixture)
+test: lint ## Install the development set; run ruff and the test suite (offline but for a package-registry check)
 	@$(VENV)/bin/pytest -m "not full_data and not browser"
 
 test-full: data $(DEV_STAMP) ## Run the tests that need the full dataset (the book's numbers, the loader's digests)
