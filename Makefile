@@ -4,11 +4,17 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-PYTHON ?= python3.11
+# The Pythons the study supports, newest first (requires-python in pyproject.toml says the same):
+# the first of these that runs and is CPython 3.11.5 to 3.14 creates .venv. `make PYTHON=...` overrides.
+PYTHON ?= python3.14 python3.13 python3.12 python3.11 python3
+SUPPORTED := import sys; sys.exit(not (sys.implementation.name == "cpython" and (3, 11, 5) <= sys.version_info[:3] and sys.version_info[:2] <= (3, 14)))
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check --quiet
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
+PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(VENV)/bin/pip-compile --quiet --allow-unsafe \
+	--no-emit-index-url --no-emit-find-links --strip-extras
 FIXTURE := tests/fixtures/mnist_784_fixture.npz
 # Notebooks run at a time by figures, smoke and verify (empty: the runner's default, 2)
 JOBS ?=
@@ -22,14 +28,27 @@ help: ## List the targets with one line each
 		awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.lock pyproject.toml
-	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11'" >&2; exit 1; }
-	@echo "Creating $(VENV) with $$($(PYTHON) --version) and the pinned packages of requirements.lock …"
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@test -x $(PY) || { \
+		python=$$(for p in $(PYTHON); do if "$$p" -c '$(SUPPORTED)' 2>/dev/null; then echo "$$p"; break; fi; done); \
+		if [ -z "$$python" ]; then \
+			echo "error: found no CPython 3.11.5 to 3.14 (tried: $(PYTHON))." >&2; \
+			echo "Install one (python.org, your system's packages, or pyenv), or run 'make PYTHON=/path/to/python3.X'." >&2; \
+			exit 1; \
+		fi; \
+		echo "Creating $(VENV) with $$("$$python" --version) ($$python) …"; \
+		"$$python" -m venv $(VENV); }
+	@echo "Installing the pinned packages of requirements.lock into $(VENV) …"
 	@$(PIP) install -r requirements.lock
 	@$(PIP) install --no-deps -e .
 	@touch $@
 
-env: $(STAMP) ## Create .venv (Python 3.11) with the pinned packages and the helper package
+# The development set (pytest, ruff, playwright, pip-tools) on top, for the tests and the browser targets.
+$(DEV_STAMP): $(STAMP) requirements-dev.lock
+	@echo "Installing the development set of requirements-dev.lock into $(VENV) …"
+	@$(PIP) install -r requirements-dev.lock
+	@touch $@
+
+env: $(STAMP) ## Create .venv (CPython 3.11.5 to 3.14) with the pinned packages a reader needs, and the helper package
 
 data: $(STAMP) ## Fetch, verify and cache MNIST (into data/, or the folder in MNIST_STUDY_DATA_DIR)
 	@$(PY) -m mnist_study.data
@@ -43,26 +62,26 @@ smoke: $(STAMP) ## Run every notebook on the small test fixture into build/smoke
 verify: data ## Regenerate everything from the full data; fail, naming files, if any differs from git
 	@$(RUNNER) --check
 
-bench: data ## Benchmark: book-style baseline vs make figures cold and warm (ratios, memory); 10–25 min
+bench: data $(DEV_STAMP) ## Benchmark: book-style baseline vs make figures cold and warm (ratios, memory); 10–25 min
 	@$(PY) benchmarks/run.py
 
-lint: $(STAMP) ## Check code and notebooks with ruff
+lint: $(DEV_STAMP) ## Check code and notebooks with ruff
 	@$(VENV)/bin/ruff check src tests benchmarks notebooks
 	@$(VENV)/bin/ruff format --check src tests benchmarks
 
-format: $(STAMP) ## Reformat code with ruff
+format: $(DEV_STAMP) ## Reformat code with ruff
 	@$(VENV)/bin/ruff format src tests benchmarks
 	@$(VENV)/bin/ruff check --fix src tests benchmarks notebooks
 
-test: lint ## Run ruff and the offline test suite (no network, uses the committed fixture)
+test: lint ## Install the development set; run ruff and the test suite (offline but for a package-registry check)
 	@$(VENV)/bin/pytest -m "not full_data and not browser"
 
-test-full: data ## Run the tests that need the full dataset (the book's numbers, the loader's digests)
+test-full: data $(DEV_STAMP) ## Run the tests that need the full dataset (the book's numbers, the loader's digests)
 	@$(VENV)/bin/pytest -m full_data
 
-lock: $(STAMP) ## Rewrite requirements.lock from the current .venv (then update environment.yml)
-	@{ sed -n '1,3p' requirements.lock; $(PIP) freeze --exclude-editable; } > requirements.lock.new
-	@mv requirements.lock.new requirements.lock
+lock: $(DEV_STAMP) ## Recompile both lock files with pip-compile, keeping their versions (then update environment.yml)
+	@$(PIP_COMPILE) --output-file requirements.lock pyproject.toml
+	@$(PIP_COMPILE) --output-file requirements-dev.lock requirements-dev.in
 
 clean: ## Remove cached model results and scratch output (keeps the dataset and .venv)
 	rm -rf .cache build .pytest_cache .ruff_cache

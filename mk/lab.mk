@@ -7,10 +7,10 @@ CHROMIUM := /usr/bin/chromium
 lab: $(STAMP) ## Start JupyterLab on notebooks/ (loopback only, with a token; prints the URL)
 	@$(PY) -m mnist_study.lab serve
 
-browser-test: $(STAMP) | $(CHROMIUM) ## Run every notebook with Run All in JupyterLab, headless, on the fixture
+browser-test: $(DEV_STAMP) | $(CHROMIUM) ## Run every notebook with Run All in JupyterLab, headless, on the fixture
 	@$(VENV)/bin/pytest -m browser tests/browser
 
-screenshot: $(STAMP) | $(CHROMIUM) ## Redraw readme_images/jupyter_notebook_location.png (JupyterLab on notebooks/)
+screenshot: $(DEV_STAMP) | $(CHROMIUM) ## Redraw readme_images/jupyter_notebook_location.png (JupyterLab on notebooks/)
 	@$(PY) -m mnist_study.lab screenshot
 
 # Playwright cannot download its browsers here: use Debian's chromium package (installed as root).
