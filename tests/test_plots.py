@@ -82,7 +82,7 @@ def test_chosen_approach_stands_out() -> None:
     _, ax = plt.subplots()
     scores = pd.DataFrame(
         {
-            "test accuracy": [0.97, 0.99],
+            "accuracy": [0.97, 0.99],
             "low": [0.96, 0.98],
             "high": [0.98, 0.995],
             "training images": [60_000, 60_000],

@@ -299,21 +299,25 @@ def plot_error_grid(
 
 
 def plot_accuracies(
-    scores: pd.DataFrame, chosen: str, ax: plt.Axes | None = None, goal: float = 0.97
+    scores: pd.DataFrame,
+    chosen: str,
+    ax: plt.Axes | None = None,
+    goal: float | None = 0.97,
+    xlabel: str = "test accuracy, with its 95% confidence interval",
 ) -> plt.Axes:
-    """Each approach's test accuracy as a bar with its 95 % interval; ``chosen`` stands out.
+    """Each approach's accuracy as a bar with a range around it; ``chosen`` stands out.
 
-    ``scores`` has one row per approach (the index names it) and the columns
-    ``"test accuracy"``, ``"low"``, ``"high"`` and ``"training images"``.
+    ``scores`` has one row per approach (the index names it) and the columns ``"accuracy"``,
+    ``"low"`` and ``"high"`` (the range drawn) and ``"training images"``; ``goal`` is marked.
     """
     ax = ax if ax is not None else plt.gca()
     positions = np.arange(len(scores))[::-1]
-    accuracies = scores["test accuracy"].to_numpy()
+    accuracies = scores["accuracy"].to_numpy()
     errors = [accuracies - scores["low"].to_numpy(), scores["high"].to_numpy() - accuracies]
     colours = ["tab:orange" if name == chosen else "tab:blue" for name in scores.index]
     ax.barh(positions, accuracies, color=colours, height=0.45)
     ax.errorbar(accuracies, positions, xerr=errors, fmt="none", ecolor="0.25", capsize=3)
-    low = np.floor((min(goal, scores["low"].min()) - 0.005) * 100) / 100
+    low = np.floor((min(goal or 1.0, scores["low"].min()) - 0.005) * 100) / 100
     ax.set_xlim(low, 1.0)
     ax.set_ylim(-0.5, len(scores) - 0.2)
     ax.set_yticks([])
@@ -323,7 +327,8 @@ def plot_accuracies(
         label = f"{name}, {images:,} training images" + ("  (chosen)" if name == chosen else "")
         ax.text(low, position + 0.27, label, va="bottom", fontsize=9)
         ax.text(high + 0.0005, position, f" {accuracy:.2%}", va="center", fontsize=9)
-    ax.axvline(goal, color="crimson", linestyle="--", linewidth=1)
-    ax.text(goal, len(scores) - 0.35, f" {goal:.0%} goal", color="crimson", fontsize=9)
-    ax.set_xlabel(f"test accuracy, with its 95% confidence interval (the axis starts at {low:.0%})")
+    if goal is not None:
+        ax.axvline(goal, color="crimson", linestyle="--", linewidth=1)
+        ax.text(goal, len(scores) - 0.35, f" {goal:.0%} goal", color="crimson", fontsize=9)
+    ax.set_xlabel(f"{xlabel} (the axis starts at {low:.0%})")
     return ax
