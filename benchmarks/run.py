@@ -26,7 +26,9 @@ from pathlib import Path
 
 import psutil
 
-ROOT = Path(__file__).resolve().parents[1]
+from mnist_study import settings
+
+ROOT = settings.ROOT
 STAGES_1_TO_5 = [
     "01_is_it_a_5",
     "02_precision_recall_tradeoff",

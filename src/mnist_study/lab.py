@@ -34,6 +34,8 @@ from typing import Any
 from playwright.sync_api import Page, sync_playwright
 from tornado.web import HTTPError
 
+from mnist_study import settings
+
 __all__ = [
     "LabServer",
     "chromium_page",
@@ -45,7 +47,7 @@ __all__ = [
     "serve",
 ]
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = settings.ROOT
 SCREENSHOT = ROOT / "readme_images" / "jupyter_notebook_location.png"
 FIRST_NOTEBOOK = "notebooks/01_is_it_a_5.ipynb"
 CHROMIUM = Path("/usr/bin/chromium")

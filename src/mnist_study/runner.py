@@ -34,13 +34,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mnist_study import settings
+
 __all__ = ["NotebookFailedError", "main", "normalise_notebook", "run_notebooks"]
 
-ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOK_DIR = ROOT / "notebooks"
-FIGURE_DIR = ROOT / "readme_images"
-BUILD_DIR = ROOT / "build"
-FIXTURE = ROOT / "tests" / "fixtures" / "mnist_784_fixture.npz"
+ROOT = settings.ROOT
+NOTEBOOK_DIR = settings.NOTEBOOK_DIR
+FIGURE_DIR = settings.README_FIGURE_DIR
+BUILD_DIR = settings.BUILD_DIR
 # The keys the nbstripout command strips by default, then those papermill and Jupyter add.
 NBSTRIPOUT_DEFAULT_KEYS = (
     "metadata.signature",
@@ -58,7 +59,7 @@ STRIPPED_KEYS = (
     "cell.metadata.papermill",
 )
 # Notebooks run side by side: one per core, at most two (each also uses both cores in its fits).
-DEFAULT_JOBS = max(1, min(2, os.cpu_count() or 1))
+DEFAULT_JOBS = min(2, settings.CORES)
 # How often a long notebook's progress (cells executed so far) is reported.
 HEARTBEAT_SECONDS = 30
 # How long an interrupted notebook may take to shut its kernel down before it is killed.
@@ -435,8 +436,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     stage = BUILD_DIR / ("smoke" if args.smoke else "staging")
     shutil.rmtree(stage, ignore_errors=True)
     if args.smoke:
-        os.environ["MNIST_STUDY_FIXTURE"] = str(FIXTURE)
-        os.environ["MNIST_STUDY_CACHE_DIR"] = str(BUILD_DIR / "smoke-cache")
+        os.environ[settings.FIXTURE_ENV] = str(settings.FIXTURE_FILE)
+        os.environ[settings.CACHE_DIR_ENV] = str(BUILD_DIR / "smoke-cache")
     started = time.perf_counter()
     try:
         run_notebooks(notebooks, stage, jobs=args.jobs)
