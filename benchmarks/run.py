@@ -126,12 +126,12 @@ def main() -> int:
     """Run every measurement, print the table and record it."""
     python = sys.executable
     rows = []
-    runner = [python, "-m", "mnist_study.runner", "--check"]
+    runner = [python, "-m", "tools.run_notebooks", "--check"]
     env = {k: v for k, v in os.environ.items() if k != "MNIST_STUDY_FIXTURE"}
     with tempfile.TemporaryDirectory(prefix="mnist-bench-cache-") as cache:
         env["MNIST_STUDY_CACHE_DIR"] = cache
         baseline = measure(
-            "baseline: book-style fits, stages 1–5", [python, "benchmarks/baseline.py"], env
+            "baseline: book-style fits, stages 1–5", [python, "-m", "benchmarks.baseline"], env
         )
         rows.append(baseline)
         rows.append(measure("cold: notebooks 01–05, empty cache", [*runner, *STAGES_1_TO_5], env))

@@ -17,7 +17,7 @@ import pytest
 from conftest import ROOT
 from nbformat.v4 import new_code_cell, new_notebook
 
-from mnist_study import runner
+from tools import run_notebooks as runner
 
 
 def write_notebook(path: Path, sources: list[str]) -> None:
@@ -228,7 +228,7 @@ def test_interrupt_leaves_committed_files_untouched(tmp_path: Path) -> None:
     script.write_text(
         "import sys\n"
         "from pathlib import Path\n"
-        "from mnist_study import runner\n"
+        "from tools import run_notebooks as runner\n"
         f"base = Path({str(tmp_path)!r})\n"
         "runner.NOTEBOOK_DIR = base / 'notebooks'\n"
         "runner.FIGURE_DIR = base / 'readme_images'\n"
@@ -249,7 +249,11 @@ def test_interrupt_leaves_committed_files_untouched(tmp_path: Path) -> None:
     (tmp_path / "readme_images" / "slow.png").write_bytes(b"committed")
     before = snapshot(tmp_path / "notebooks", tmp_path / "readme_images")
     process = subprocess.Popen(
-        [sys.executable, str(script)], stderr=subprocess.PIPE, text=True, cwd=ROOT
+        [sys.executable, str(script)],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     deadline = time.monotonic() + 60
     while not (tmp_path / "build" / "staging" / "readme_images" / "slow.png").exists():
@@ -270,7 +274,7 @@ def test_smoke_run_of_the_study_notebooks(tmp_path: Path) -> None:
     committed = snapshot(ROOT / "notebooks", ROOT / "readme_images")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MNIST_STUDY_")}
     result = subprocess.run(
-        [sys.executable, "-m", "mnist_study.runner", "--smoke"],
+        [sys.executable, "-m", "tools.run_notebooks", "--smoke"],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -9,10 +9,10 @@ or an interrupt stops the others and leaves the committed files untouched. ``--c
 the staged files with the committed ones instead of moving them, and ``--smoke`` runs on the small
 test fixture into a scratch folder.
 
-    python -m mnist_study.runner            # the main job (make figures)
-    python -m mnist_study.runner --check    # regenerate and compare (make verify)
-    python -m mnist_study.runner --smoke    # fixture run into build/smoke (make smoke)
-    python -m mnist_study.runner --jobs 1   # one notebook at a time
+    python -m tools.run_notebooks            # the main job (make figures)
+    python -m tools.run_notebooks --check    # regenerate and compare (make verify)
+    python -m tools.run_notebooks --smoke    # fixture run into build/smoke (make smoke)
+    python -m tools.run_notebooks --jobs 1   # one notebook at a time
 """
 
 from __future__ import annotations
@@ -219,7 +219,7 @@ class Worker:
     def __init__(self, events: queue.Queue[tuple[Worker, int | None]]) -> None:
         self.job: Job | None = None
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "mnist_study.runner", "--worker"],
+            [sys.executable, "-m", "tools.run_notebooks", "--worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
