@@ -3,7 +3,7 @@
 Every notebook runs with papermill into a staging folder under ``build/``, writing its README
 figures there too. The notebooks are independent of each other (each loads the data itself and
 shares expensive results only through the disk cache), so two of them run at a time, in their
-numbered order, one process each. Only when all of them have succeeded are the executed notebooks
+numbered order, in a process pool. Only when all of them have succeeded are the executed notebooks
 normalised and moved over ``notebooks/`` and the figures over ``readme_images/``; a failing cell
 or an interrupt stops the others and leaves the committed files untouched. ``--check`` compares
 the staged files with the committed ones instead of moving them, and ``--smoke`` runs on the small
@@ -18,66 +18,79 @@ test fixture into a scratch folder.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import filecmp
-import json
+import multiprocessing
 import os
-import queue
 import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import psutil
+from tqdm import tqdm
 
 from mnist_study import settings
 
 __all__ = ["NotebookFailedError", "main", "normalise_notebook", "run_notebooks"]
 
-ROOT = settings.ROOT
-NOTEBOOK_DIR = settings.NOTEBOOK_DIR
-FIGURE_DIR = settings.README_FIGURE_DIR
-BUILD_DIR = settings.BUILD_DIR
-# The keys the nbstripout command strips by default, then those papermill and Jupyter add.
-NBSTRIPOUT_DEFAULT_KEYS = (
-    "metadata.signature",
-    "metadata.widgets",
-    "cell.metadata.collapsed",
-    "cell.metadata.ExecuteTime",
-    "cell.metadata.execution",
-    "cell.metadata.heading_collapsed",
-    "cell.metadata.hidden",
-    "cell.metadata.scrolled",
-)
-STRIPPED_KEYS = (
-    "metadata.papermill",
-    "metadata.language_info.version",
-    "cell.metadata.papermill",
-)
+# Stripped on top of nbstripout's own defaults: what papermill and the kernel's version add.
+EXTRA_KEYS = "metadata.papermill cell.metadata.papermill metadata.language_info.version"
+INJECTED_TAG = "injected-parameters"
 # Notebooks run side by side: one per core, at most two (each also uses both cores in its fits).
 DEFAULT_JOBS = min(2, settings.CORES)
-# How often a long notebook's progress (cells executed so far) is reported.
-HEARTBEAT_SECONDS = 30
 # How long an interrupted notebook may take to shut its kernel down before it is killed.
 STOP_SECONDS = 20
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# In a worker: its number, which is the line of its progress bar.
+worker_slot = 0
 
 
 class NotebookFailedError(RuntimeError):
-    """A notebook raised during execution; the message names the notebook and the cell."""
+    """A notebook failed; the message names the notebook and the cell."""
+
+
+class Stopped(BaseException):
+    """The run received ``signum`` (Ctrl-C, a ``kill``, a closed terminal)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@dataclass(frozen=True)
+class Project:
+    """The folders of a checkout the runner reads and writes."""
+
+    root: Path
+
+    @property
+    def notebooks(self) -> Path:
+        return self.root / "notebooks"
+
+    @property
+    def figures(self) -> Path:
+        return self.root / "readme_images"
+
+    @property
+    def build(self) -> Path:
+        return self.root / "build"
 
 
 def progress(message: str) -> None:
-    """Progress lines go to stderr, so that stdout stays machine-readable."""
-    print(message, file=sys.stderr, flush=True)
+    """Progress lines go to stderr (above any progress bar), so that stdout stays clean."""
+    tqdm.write(message, file=sys.stderr)
 
 
-def study_notebooks(names: Sequence[str] = ()) -> list[Path]:
+def study_notebooks(folder: Path, names: Sequence[str] = ()) -> list[Path]:
     """The notebooks to run, in their numbered order (all of them by default)."""
-    notebooks = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+    notebooks = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
     if names:
         chosen = [path for path in notebooks if path.name in names or path.stem in names]
         unknown = set(names) - {p.name for p in chosen} - {p.stem for p in chosen}
@@ -88,11 +101,6 @@ def study_notebooks(names: Sequence[str] = ()) -> list[Path]:
             )
         return chosen
     return notebooks
-
-
-def is_injected(cell: dict[str, Any]) -> bool:
-    """Whether ``cell`` is the parameters cell papermill inserts (a reader's run has none)."""
-    return "injected-parameters" in cell.get("metadata", {}).get("tags", [])
 
 
 def describe_failure(notebook: Path, error: Exception) -> str:
@@ -109,295 +117,226 @@ def describe_failure(notebook: Path, error: Exception) -> str:
 
 
 def logged_kernel_manager(log_path: Path) -> type:
-    """A kernel manager whose kernels write their own log lines to ``log_path``, not the terminal.
+    """A kernel manager whose kernels write their own messages to ``log_path``, not the terminal.
 
     Notebook output (including warnings) still reaches the notebook; only the kernel process's
-    start-up and shut-down messages are kept out of the progress report.
+    start-up and shut-down messages are kept away from the progress bars.
     """
     from jupyter_client.manager import AsyncKernelManager
 
     class LoggedKernelManager(AsyncKernelManager):
-        async def start_kernel(self, **kw: object) -> None:
+        async def start_kernel(self, **kw: Any) -> None:
             with open(log_path, "ab") as log:
-                await super()._async_start_kernel(stderr=log, **kw)
+                await super().start_kernel(stderr=log, **kw)
 
     return LoggedKernelManager
 
 
-def execute_notebook(spec: dict[str, Any]) -> int:
-    """Worker side: execute and normalise one notebook as ``spec`` describes; 0 on success.
+def start_worker(lock: Any, slots: Any) -> None:
+    """Pool initializer: a session of its own, no interrupt while idle, a line for its bar.
 
-    ``spec`` holds ``input`` and ``output`` (notebook paths), ``parameters``, ``log`` (where the
-    kernel's own messages go) and ``failure`` (where the description of a failing cell goes, with
-    the status 1). An interrupt returns 130 after papermill has shut the kernel down.
+    Its own session means a terminal's Ctrl-C or hang-up reaches the runner only, which then
+    interrupts each worker once; a second interrupt could cut a kernel's shutdown short.
+    """
+    os.setsid()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    tqdm.set_lock(lock)
+    with slots.get_lock():
+        os.environ["TOOLS_RUNNER_SLOT"] = str(slots.value)
+        slots.value += 1
+
+
+def execute(
+    notebook: Path, output: Path, parameters: dict[str, Any], log: Path
+) -> tuple[str | None, float]:
+    """Worker: execute and normalise one notebook; the failure's description (or None), seconds.
+
+    An interrupt (SIGINT from the runner) makes papermill shut the kernel down and returns.
     """
     import papermill
 
-    notebook = Path(spec["input"])
+    started = time.perf_counter()
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         papermill.execute_notebook(
             str(notebook),
-            spec["output"],
-            parameters=spec["parameters"],
+            str(output),
+            parameters=parameters,
             cwd=str(notebook.parent),
             kernel_name="python3",
-            progress_bar=False,
+            progress_bar={
+                "desc": notebook.stem,
+                "position": worker_slot,
+                "leave": False,
+            },
             log_output=False,
-            kernel_manager_class=logged_kernel_manager(Path(spec["log"])),
+            kernel_manager_class=logged_kernel_manager(log),
         )
-        normalise_notebook(Path(spec["output"]))
+        normalise_notebook(output)
     except papermill.PapermillExecutionError as error:
-        failure = describe_failure(notebook, error)
+        failure: str | None = describe_failure(notebook, error)
     except KeyboardInterrupt:
-        return 130
+        failure = f"{notebook.name} was interrupted"
     except Exception as error:  # the kernel died, would not start, the notebook is unreadable …
         failure = (
             f"{notebook.name} failed outside its cells: {type(error).__name__}: {error} "
-            f"(the kernel's own messages are in {spec['log']})"
+            f"(the kernel's own messages are in {log})"
         )
     else:
-        return 0
-    Path(spec["failure"]).write_text(failure, encoding="utf-8")
-    return 1
+        failure = None
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return failure, time.perf_counter() - started
 
 
-def serve_as_worker() -> int:
-    """Execute the notebooks described by the JSON lines on stdin; one status line each on stdout.
-
-    A worker serves several notebooks in turn, so papermill and nbformat are imported once per
-    worker rather than once per notebook. Anything else printed goes to stderr.
-    """
-    statuses = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    try:
-        for line in sys.stdin:
-            statuses.write(f"{execute_notebook(json.loads(line))}\n")
-    except KeyboardInterrupt:
-        return 130
-    return 0
-
-
-@dataclass
-class Job:
-    """One notebook given to a worker."""
-
-    number: int
-    notebook: Path
-    output: Path
-    failure: Path
-    log: Path
-    started: float = field(default_factory=time.perf_counter)
-
-    def executed_cells(self) -> str:
-        """How many code cells of the partly written output notebook have run, or ``""``."""
+def descendants(processes: Sequence[psutil.Process]) -> Iterator[psutil.Process]:
+    """The processes and all their descendants that are still running."""
+    for process in processes:
         try:
-            cells = json.loads(self.output.read_text(encoding="utf-8"))["cells"]
-        except (OSError, ValueError, KeyError):
-            return ""
-        code = [cell for cell in cells if cell.get("cell_type") == "code" and not is_injected(cell)]
-        done = sum(1 for cell in code if cell.get("execution_count") is not None)
-        return f"{done} of {len(code)} cells run, "
-
-    def failure_message(self, status: int | None) -> str:
-        """The failing cell if a cell failed, else what happened to the worker."""
-        if self.failure.exists():
-            return self.failure.read_text(encoding="utf-8")
-        how = "its worker process ended" if status is None else f"status {status}"
-        return (
-            f"{self.notebook.name} failed outside its cells ({how}); see the messages above "
-            f"and the kernel's log, {self.log}"
-        )
+            yield from [process, *process.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
 
 
-class Worker:
-    """A process (a session of its own) that executes the notebooks it is given, one at a time.
+def stop_pool(pool: ProcessPoolExecutor, others: set[psutil.Process]) -> None:
+    """Cancel waiting notebooks, interrupt running ones (their kernels shut down), kill leftovers.
 
-    Its own session means Ctrl-C reaches the runner only, which then interrupts each worker once.
-    Statuses are read by a thread and put on the shared ``events`` queue.
+    The pool's workers are this process's children except ``others`` (those it had before); a
+    worker's kernel and the kernel's own processes are found under it, and killed if the
+    interrupt did not end them.
     """
-
-    def __init__(self, events: queue.Queue[tuple[Worker, int | None]]) -> None:
-        self.job: Job | None = None
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tools.run_notebooks", "--worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-        threading.Thread(target=self.read_statuses, args=(events,), daemon=True).start()
-
-    def read_statuses(self, events: queue.Queue[tuple[Worker, int | None]]) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            events.put((self, int(line)))
-        events.put((self, None))
-
-    def give(self, job: Job, parameters: dict[str, object]) -> None:
-        """Start executing ``job``'s notebook."""
-        spec = {
-            "input": str(job.notebook),
-            "output": str(job.output),
-            "parameters": parameters,
-            "log": str(job.log),
-            "failure": str(job.failure),
-        }
-        assert self.process.stdin is not None
-        self.job = job
-        try:
-            self.process.stdin.write(json.dumps(spec) + "\n")
-            self.process.stdin.flush()
-        except OSError as error:  # the worker has already ended
-            raise NotebookFailedError(job.failure_message(None)) from error
-
-
-def stop_workers(workers: Sequence[Worker]) -> None:
-    """Interrupt busy workers (their kernels shut down cleanly), end idle ones, kill stragglers."""
-    for worker in workers:
-        if worker.job is not None and worker.process.poll() is None:
-            worker.process.send_signal(signal.SIGINT)
-        with contextlib.suppress(OSError):
-            worker.process.stdin.close()  # type: ignore[union-attr]
-    deadline = time.monotonic() + STOP_SECONDS
+    for signum in STOP_SIGNALS:  # a second Ctrl-C must not cut the stopping short
+        signal.signal(signum, signal.SIG_IGN)
+    workers = [child for child in psutil.Process().children() if child not in others]
+    family = set(descendants(workers))
+    pool.shutdown(wait=False, cancel_futures=True)
     for worker in workers:
         try:
-            worker.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            worker.process.kill()
-            worker.process.wait()
+            worker.send_signal(signal.SIGINT)
+        except psutil.NoSuchProcess:
+            continue
+    _, alive = psutil.wait_procs(workers, timeout=STOP_SECONDS)
+    for process in family | set(descendants(alive)):
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            continue
+    psutil.wait_procs(alive, timeout=5)
 
 
 def run_notebooks(
     notebooks: Sequence[Path],
     stage: Path,
-    parameters: dict[str, object] | None = None,
+    parameters: dict[str, Any],
     jobs: int = DEFAULT_JOBS,
 ) -> None:
-    """Execute and normalise the notebooks into ``stage/notebooks`` (figures into
-    ``stage/readme_images``).
+    """Execute and normalise the notebooks into ``stage/notebooks``, with ``parameters``.
 
     Up to ``jobs`` notebooks run at a time, started in the given order. The first failure stops
     the others and raises :class:`NotebookFailedError` naming the notebook and the cell.
     """
     (stage / "notebooks").mkdir(parents=True, exist_ok=True)
-    figure_dir = stage / "readme_images"
-    figure_dir.mkdir(parents=True, exist_ok=True)
-    parameters = {"figure_dir": str(figure_dir), **(parameters or {})}
     total = len(notebooks)
-    waiting = [
-        Job(
-            number,
-            notebook,
-            output=stage / "notebooks" / notebook.name,
-            failure=stage / f"{notebook.stem}.failure",
-            log=stage / f"{notebook.stem}.kernel.log",
-        )
-        for number, notebook in enumerate(notebooks, start=1)
-    ]
-    events: queue.Queue[tuple[Worker, int | None]] = queue.Queue()
-    workers: list[Worker] = []
-    last_report = time.monotonic()
+    # fork: the workers start without importing anything again; the runner has no threads yet
+    context = multiprocessing.get_context("fork")
+    others = set(psutil.Process().children())
+    pool = ProcessPoolExecutor(
+        max_workers=max(1, min(jobs, total)),
+        mp_context=context,
+        initializer=start_worker,
+        initargs=(tqdm.get_lock(), context.Value("i", 0)),
+    )
+    futures: dict[Future[tuple[str | None, float]], Path] = {}
     try:
-        while waiting or any(worker.job for worker in workers):
-            while waiting:
-                idle = [worker for worker in workers if worker.job is None]
-                if not idle and len(workers) < max(1, jobs):
-                    workers.append(Worker(events))
-                    continue
-                if not idle:
-                    break
-                job = waiting.pop(0)
-                progress(f"[{job.number}/{total}] running {job.notebook.name} …")
-                job.started = time.perf_counter()
-                idle[0].give(job, parameters)
+        for notebook in notebooks:
+            output = stage / "notebooks" / notebook.name
+            log = stage / f"{notebook.stem}.kernel.log"
+            futures[pool.submit(execute, notebook, output, parameters, log)] = notebook
+        for done, future in enumerate(as_completed(futures), start=1):
+            notebook = futures[future]
             try:
-                worker, status = events.get(
-                    timeout=max(0.1, last_report + HEARTBEAT_SECONDS - time.monotonic())
-                )
-            except queue.Empty:
-                for job in [worker.job for worker in workers if worker.job]:
-                    seconds = time.perf_counter() - job.started
-                    progress(
-                        f"      {job.notebook.name}: {job.executed_cells()}{seconds:.0f} s so far"
-                    )
-                last_report = time.monotonic()
-                continue
-            job, worker.job = worker.job, None
-            if job is None:  # an idle worker ended: its start-up failed (see its messages)
+                failure, seconds = future.result()
+            except Exception as error:  # the worker process died (killed, out of memory …)
                 raise NotebookFailedError(
-                    f"a worker process ended before it was given a notebook (exit status "
-                    f"{worker.process.wait()}); see the messages above"
-                )
-            if status != 0:
-                raise NotebookFailedError(job.failure_message(status))
-            seconds = time.perf_counter() - job.started
-            progress(f"[{job.number}/{total}] {job.notebook.name} done in {seconds:.0f} s")
-            last_report = time.monotonic()
+                    f"{notebook.name} failed outside its cells ({type(error).__name__}); see the "
+                    f"messages above and the kernel's log, {stage / notebook.stem}.kernel.log"
+                ) from error
+            if failure is not None:
+                raise NotebookFailedError(failure)
+            progress(f"[{done}/{total}] {notebook.name} done in {seconds:.0f} s")
+    except BaseException:
+        stop_pool(pool, others)
+        raise
+    pool.shutdown()
+
+
+@contextmanager
+def stop_signals_raise() -> Iterator[None]:
+    """While in the block, SIGINT, SIGTERM and SIGHUP raise :class:`Stopped`."""
+
+    def stop(signum: int, _frame: object) -> None:
+        raise Stopped(signum)
+
+    previous = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
+    try:
+        yield
     finally:
-        stop_workers(workers)
-
-
-def merge_streams(outputs: list[dict]) -> list[dict]:
-    """Join consecutive outputs of the same stream, which the kernel may send in varying chunks."""
-    merged: list[dict] = []
-    for output in outputs:
-        previous = merged[-1] if merged else None
-        if (
-            output["output_type"] == "stream"
-            and previous is not None
-            and previous["output_type"] == "stream"
-            and previous["name"] == output["name"]
-        ):
-            previous["text"] = "".join(previous["text"]) + "".join(output["text"])
-        else:
-            merged.append(output)
-    return merged
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def normalise_notebook(path: Path) -> None:
     """Make an executed notebook what a reader's own run gives: no injected cell, no timings.
 
-    Then strip it as the ``nbstripout --keep-output --keep-count`` command does with its default
-    keys plus ``STRIPPED_KEYS``, but independent of any ``git config`` of the user's.
+    Streams are joined as nbconvert does (the kernel sends them in varying chunks), execution
+    counts renumbered without papermill's injected cell (a reader's run has none), then the
+    ``nbstripout --keep-output --keep-count`` command strips its default keys and ``EXTRA_KEYS``.
     """
     import nbformat
-    from nbstripout import strip_output
+    from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
     notebook = nbformat.read(path, as_version=nbformat.NO_CONVERT)
-    notebook.cells = [cell for cell in notebook.cells if not is_injected(cell)]
+    CoalesceStreamsPreprocessor().preprocess(notebook, {})
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     count = 0
-    for cell in notebook.cells:
-        if cell.cell_type != "code":
+    for cell in code:
+        if INJECTED_TAG in cell.metadata.get("tags", []):
             continue
         count += 1
         cell.execution_count = count
-        cell.outputs = merge_streams(cell.get("outputs", []))
         for output in cell.outputs:
             if "execution_count" in output:
                 output["execution_count"] = count
-    strip_output(
-        notebook,
-        keep_output=True,
-        keep_count=True,
-        keep_id=False,
-        extra_keys=[*NBSTRIPOUT_DEFAULT_KEYS, *STRIPPED_KEYS],
-    )
     nbformat.write(notebook, path)
+    # nbstripout adds keys from `git config`: an empty configuration keeps the result the same
+    # on every machine.
+    git_free = {"GIT_DIR": os.devnull, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
+    subprocess.run(
+        [
+            *(sys.executable, "-m", "nbstripout", "--keep-output", "--keep-count"),
+            *("--drop-tagged-cells", INJECTED_TAG, "--extra-keys", EXTRA_KEYS, str(path)),
+        ],
+        env={**os.environ, **git_free},
+        check=True,
+        capture_output=True,
+    )
 
 
-def staged_files(stage: Path) -> list[tuple[Path, Path]]:
+def staged_files(stage: Path, project: Project) -> list[tuple[Path, Path]]:
     """Pairs of (staged file, committed location) for every notebook and figure produced."""
-    pairs = [(path, NOTEBOOK_DIR / path.name) for path in sorted((stage / "notebooks").iterdir())]
+    pairs = [
+        (path, project.notebooks / path.name) for path in sorted((stage / "notebooks").iterdir())
+    ]
     pairs += [
-        (path, FIGURE_DIR / path.name) for path in sorted((stage / "readme_images").iterdir())
+        (path, project.figures / path.name) for path in sorted((stage / "readme_images").iterdir())
     ]
     return pairs
 
 
-def differences(pairs: Sequence[tuple[Path, Path]]) -> list[str]:
+def differences(pairs: Sequence[tuple[Path, Path]], project: Project) -> list[str]:
     """The committed files that differ from (or lack) their regenerated version."""
     return [
-        str(target.relative_to(ROOT))
+        str(target.relative_to(project.root))
         for staged, target in pairs
         if not target.exists() or not filecmp.cmp(staged, target, shallow=False)
     ]
@@ -414,8 +353,8 @@ def positive_int(text: str) -> int:
     return value
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point; returns the process exit status."""
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="compare with committed files")
@@ -426,36 +365,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=DEFAULT_JOBS,
         help=f"notebooks to run at a time (default: {DEFAULT_JOBS})",
     )
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--root", type=Path, default=settings.ROOT, help="the project folder (default: this one)"
+    )
     parser.add_argument("notebooks", nargs="*", help="names of notebooks to run (default: all)")
-    args = parser.parse_args(argv)
-    if args.worker:
-        return serve_as_worker()
+    return parser.parse_args(argv)
 
-    notebooks = study_notebooks(args.notebooks)
-    stage = BUILD_DIR / ("smoke" if args.smoke else "staging")
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the process exit status."""
+    args = parse_args(argv)
+    project = Project(args.root.resolve())
+    notebooks = study_notebooks(project.notebooks, args.notebooks)
+    stage = project.build / ("smoke" if args.smoke else "staging")
     shutil.rmtree(stage, ignore_errors=True)
+    (stage / "readme_images").mkdir(parents=True)
+    parameters = {"figure_dir": str(stage / "readme_images")}
     if args.smoke:
         os.environ[settings.FIXTURE_ENV] = str(settings.FIXTURE_FILE)
-        os.environ[settings.CACHE_DIR_ENV] = str(BUILD_DIR / "smoke-cache")
+        os.environ[settings.CACHE_DIR_ENV] = str(project.build / "smoke-cache")
     started = time.perf_counter()
     try:
-        run_notebooks(notebooks, stage, jobs=args.jobs)
+        with stop_signals_raise():
+            run_notebooks(notebooks, stage, parameters, jobs=args.jobs)
     except NotebookFailedError as error:
         progress(f"error: {error}")
         progress("Nothing under notebooks/ or readme_images/ was changed. Fix the cell and re-run.")
         return 1
-    except KeyboardInterrupt:
-        progress("interrupted: nothing under notebooks/ or readme_images/ was changed.")
+    except Stopped as stopped:
         shutil.rmtree(stage, ignore_errors=True)
-        return 130
+        progress(
+            f"interrupted ({stopped}): nothing under notebooks/ or readme_images/ was changed."
+        )
+        return 128 + stopped.signum
     elapsed = time.perf_counter() - started
     if args.smoke:
         progress(f"smoke run of {len(notebooks)} notebook(s) passed in {elapsed:.0f} s ({stage})")
         return 0
-    pairs = staged_files(stage)
+    pairs = staged_files(stage, project)
     if args.check:
-        changed = differences(pairs)
+        changed = differences(pairs, project)
         if changed:
             progress("error: regenerating changed these committed files:")
             for name in changed:
@@ -464,7 +413,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         progress(f"verified: {len(pairs)} committed files match their regeneration")
         return 0
-    FIGURE_DIR.mkdir(exist_ok=True)
+    project.figures.mkdir(exist_ok=True)
     for staged, target in pairs:
         os.replace(staged, target)
     progress(f"wrote {len(pairs)} files into notebooks/ and readme_images/ in {elapsed:.0f} s")
