@@ -127,7 +127,7 @@ def main() -> int:
     python = sys.executable
     rows = []
     runner = [python, "-m", "tools.run_notebooks", "--check"]
-    env = {k: v for k, v in os.environ.items() if k != "MNIST_STUDY_FIXTURE"}
+    env = dict(os.environ)
     with tempfile.TemporaryDirectory(prefix="mnist-bench-cache-") as cache:
         env["MNIST_STUDY_CACHE_DIR"] = cache
         baseline = measure(

@@ -21,9 +21,8 @@ FIXTURE_PATH = settings.FIXTURE_FILE
 
 @pytest.fixture(autouse=True)
 def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Keep each test away from the real cache and from the fixture switch of the caller."""
+    """Keep each test away from the real dataset cache."""
     monkeypatch.setenv(settings.DATA_DIR_ENV, str(tmp_path / "default-data"))
-    monkeypatch.delenv(settings.FIXTURE_ENV, raising=False)
 
 
 @pytest.fixture(scope="session")

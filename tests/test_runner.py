@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -284,3 +285,16 @@ def test_smoke_run_of_the_study_notebooks(tmp_path: Path) -> None:
     committed_figures = {p.name for p in (ROOT / "readme_images").glob("*.png")}
     produced = {p.name for p in (smoke / "readme_images").glob("*.png")}
     assert committed_figures - {"jupyter_notebook_location.png"} <= produced
+
+
+def test_a_second_run_in_the_same_checkout_is_refused(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "build").mkdir()
+    before = snapshot(project / "notebooks", project / "readme_images")
+    with open(project / "build" / "run.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert runner.main(["--root", str(project)]) == 1
+    assert "already being run" in capsys.readouterr().err
+    assert snapshot(project / "notebooks", project / "readme_images") == before
+    assert runner.main(["--root", str(project)]) == 0, "the lock is free once its holder ends"

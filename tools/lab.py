@@ -223,7 +223,11 @@ def serve() -> None:
         signal.signal(sig, signal.default_int_handler)
     with running_lab(settings.ROOT, automated=False, port=8888) as server:
         print(f"\nJupyterLab is running at\n\n    {server.lab_url('notebooks')}\n")
-        print("Press Ctrl-C to stop it.", flush=True)
+        print(
+            f"Notebooks run here write their figures to {settings.SCRATCH_FIGURE_DIR}/ "
+            "(git-ignored); only `make figures` writes readme_images/.\nPress Ctrl-C to stop it.",
+            flush=True,
+        )
         try:
             server.process.wait()
         except KeyboardInterrupt:

@@ -18,6 +18,7 @@ test fixture into a scratch folder.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import filecmp
 import multiprocessing
 import os
@@ -285,6 +286,23 @@ def stop_signals_raise() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
+@contextmanager
+def one_run_at_a_time(build: Path) -> Iterator[bool]:
+    """Hold ``build/run.lock`` for the block; yields False if another run holds it.
+
+    ``flock`` from the standard library: the system releases it however the run ends, so no
+    stale lock is ever left behind.
+    """
+    build.mkdir(parents=True, exist_ok=True)
+    with open(build / "run.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+
+
 def normalise_notebook(path: Path) -> None:
     """Make an executed notebook what a reader's own run gives: no injected cell, no timings.
 
@@ -377,12 +395,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     project = Project(args.root.resolve())
     notebooks = study_notebooks(project.notebooks, args.notebooks)
+    with one_run_at_a_time(project.build) as alone:
+        if not alone:
+            progress(
+                f"error: the notebooks are already being run in {project.root} "
+                f"({project.build / 'run.lock'} is held); wait for that run to end."
+            )
+            return 1
+        return run(args, project, notebooks)
+
+
+def run(args: argparse.Namespace, project: Project, notebooks: Sequence[Path]) -> int:
+    """Run ``notebooks`` as ``args`` say, then check them or move them into place."""
     stage = project.build / ("smoke" if args.smoke else "staging")
     shutil.rmtree(stage, ignore_errors=True)
     (stage / "readme_images").mkdir(parents=True)
-    parameters = {"figure_dir": str(stage / "readme_images")}
-    if args.smoke:
-        os.environ[settings.FIXTURE_ENV] = str(settings.FIXTURE_FILE)
+    # Each notebook's parameters cell lists these, with the values of a run by hand.
+    parameters = {
+        "sample": None,
+        "fixture": str(settings.FIXTURE_FILE) if args.smoke else None,
+        "figure_dir": str(stage / "readme_images"),
+    }
+    if args.smoke:  # the kernels inherit it: the fixture's results stay out of .cache/
         os.environ[settings.CACHE_DIR_ENV] = str(project.build / "smoke-cache")
     started = time.perf_counter()
     try:

@@ -496,10 +496,9 @@ def load_mnist(
     """Return ``X_train, X_test, y_train, y_test`` as the book has them (uint8 pixels, str labels).
 
     ``sample`` keeps a stratified, seeded subset of that many training images and the same
-    fraction of the test images. ``fixture`` (default ``$MNIST_STUDY_FIXTURE``) reads the small
-    committed test fixture instead of the full dataset, with no network.
+    fraction of the test images. ``fixture``, the path of the small committed test fixture
+    (``settings.FIXTURE_FILE``), reads it instead of the full dataset, with no network.
     """
-    fixture = fixture if fixture is not None else settings.fixture_from_env()
     spec = FIXTURE if fixture else CANONICAL
     check_sample(sample, spec)
     if fixture:

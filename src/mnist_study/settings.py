@@ -14,7 +14,6 @@ __all__ = [
     "CACHE_DIR_ENV",
     "CORES",
     "DATA_DIR_ENV",
-    "FIXTURE_ENV",
     "FIXTURE_FILE",
     "NOTEBOOK_DIR",
     "README_FIGURE_DIR",
@@ -22,7 +21,6 @@ __all__ = [
     "SCRATCH_FIGURE_DIR",
     "cache_dir",
     "data_dir",
-    "fixture_from_env",
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +36,6 @@ CORES = os.cpu_count() or 1
 
 DATA_DIR_ENV = "MNIST_STUDY_DATA_DIR"
 CACHE_DIR_ENV = "MNIST_STUDY_CACHE_DIR"
-FIXTURE_ENV = "MNIST_STUDY_FIXTURE"
 
 
 def configured_dir(variable: str, default: Path) -> Path:
@@ -55,9 +52,3 @@ def data_dir() -> Path:
 def cache_dir() -> Path:
     """The cache of model results: ``$MNIST_STUDY_CACHE_DIR``, else ``.cache/`` at the root."""
     return configured_dir(CACHE_DIR_ENV, ROOT / ".cache")
-
-
-def fixture_from_env() -> Path | None:
-    """The fixture file named by ``$MNIST_STUDY_FIXTURE``, if set."""
-    configured = os.environ.get(FIXTURE_ENV)
-    return Path(configured) if configured else None

@@ -3,12 +3,13 @@ page, and a ``run_all`` that runs a notebook from the menus as a person does."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import nbformat
 import pytest
+from papermill.parameterize import parameterize_notebook
 from playwright.sync_api import Page
 
 from mnist_study import settings
@@ -60,13 +61,17 @@ def run_all_cells(page: Page, server: LabServer, path: str, timeout_s: float = 6
 
 @pytest.fixture(scope="session")
 def lab_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A scratch copy of ``notebooks/`` with an empty ``readme_images/`` beside it."""
+    """A copy of ``notebooks/`` set to read the fixture, with an empty ``readme_images/`` beside it.
+
+    papermill adds to each copy the cell a run on the fixture starts with (after its parameters).
+    """
     tree = tmp_path_factory.mktemp("lab")
-    shutil.copytree(
-        settings.NOTEBOOK_DIR,
-        tree / "notebooks",
-        ignore=shutil.ignore_patterns(".ipynb_checkpoints"),
-    )
+    (tree / "notebooks").mkdir()
+    for path in sorted(settings.NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb")):
+        notebook = parameterize_notebook(
+            nbformat.read(path, as_version=4), {"fixture": str(settings.FIXTURE_FILE)}
+        )
+        nbformat.write(notebook, tree / "notebooks" / path.name)
     (tree / "readme_images").mkdir()
     (tree / "scratch").mkdir()
     return tree
@@ -74,9 +79,8 @@ def lab_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def lab_server(lab_tree: Path) -> Iterator[LabServer]:
-    """JupyterLab on the scratch tree; its kernels read the fixture and cache into the tree."""
+    """JupyterLab on the scratch tree; its kernels cache their results into the tree."""
     env = {
-        settings.FIXTURE_ENV: str(settings.FIXTURE_FILE),
         settings.CACHE_DIR_ENV: str(lab_tree / "cache"),
         settings.DATA_DIR_ENV: str(lab_tree / "data"),
     }
