@@ -18,7 +18,7 @@ PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(VENV)/bin/pip-compile --quie
 FIXTURE := tests/fixtures/mnist_784_fixture.npz
 # Notebooks run at a time by figures, smoke and verify (empty: the runner's default, 2)
 JOBS ?=
-RUNNER := $(PY) -m mnist_study.runner $(if $(JOBS),--jobs $(JOBS))
+RUNNER := $(PY) -m tools.run_notebooks $(if $(JOBS),--jobs $(JOBS))
 
 .PHONY: help env data figures smoke verify bench test test-full lint format lock clean distclean
 
@@ -63,15 +63,15 @@ verify: data ## Regenerate everything from the full data; fail, naming files, if
 	@$(RUNNER) --check
 
 bench: data $(DEV_STAMP) ## Benchmark: book-style baseline vs make figures cold and warm (ratios, memory); 10–25 min
-	@$(PY) benchmarks/run.py
+	@$(PY) -m benchmarks.run
 
 lint: $(DEV_STAMP) ## Check code and notebooks with ruff
-	@$(VENV)/bin/ruff check src tests benchmarks notebooks
-	@$(VENV)/bin/ruff format --check src tests benchmarks
+	@$(VENV)/bin/ruff check src tools tests benchmarks notebooks
+	@$(VENV)/bin/ruff format --check src tools tests benchmarks
 
 format: $(DEV_STAMP) ## Reformat code with ruff
-	@$(VENV)/bin/ruff format src tests benchmarks
-	@$(VENV)/bin/ruff check --fix src tests benchmarks notebooks
+	@$(VENV)/bin/ruff format src tools tests benchmarks
+	@$(VENV)/bin/ruff check --fix src tools tests benchmarks notebooks
 
 test: lint ## Install the development set; run ruff and the test suite (offline but for a package-registry check)
 	@$(VENV)/bin/pytest -m "not full_data and not browser"

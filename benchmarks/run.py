@@ -26,7 +26,9 @@ from pathlib import Path
 
 import psutil
 
-ROOT = Path(__file__).resolve().parents[1]
+from mnist_study import settings
+
+ROOT = settings.ROOT
 STAGES_1_TO_5 = [
     "01_is_it_a_5",
     "02_precision_recall_tradeoff",
@@ -124,12 +126,12 @@ def main() -> int:
     """Run every measurement, print the table and record it."""
     python = sys.executable
     rows = []
-    runner = [python, "-m", "mnist_study.runner", "--check"]
-    env = {k: v for k, v in os.environ.items() if k != "MNIST_STUDY_FIXTURE"}
+    runner = [python, "-m", "tools.run_notebooks", "--check"]
+    env = dict(os.environ)
     with tempfile.TemporaryDirectory(prefix="mnist-bench-cache-") as cache:
         env["MNIST_STUDY_CACHE_DIR"] = cache
         baseline = measure(
-            "baseline: book-style fits, stages 1–5", [python, "benchmarks/baseline.py"], env
+            "baseline: book-style fits, stages 1–5", [python, "-m", "benchmarks.baseline"], env
         )
         rows.append(baseline)
         rows.append(measure("cold: notebooks 01–05, empty cache", [*runner, *STAGES_1_TO_5], env))

@@ -1,17 +1,17 @@
-# JupyterLab (issue 6): `make lab` for people; `make browser-test` and `make screenshot` drive it in
-# Debian's headless Chromium through the playwright package (see src/mnist_study/lab.py).
+# JupyterLab: `make lab` for people (tools/lab.py); `make screenshot` (tools/screenshot.py) and
+# `make browser-test` (tests/browser/) drive it in Debian's headless Chromium through playwright.
 CHROMIUM := /usr/bin/chromium
 
 .PHONY: lab browser-test screenshot
 
 lab: $(STAMP) ## Start JupyterLab on notebooks/ (loopback only, with a token; prints the URL)
-	@$(PY) -m mnist_study.lab serve
+	@$(PY) -m tools.lab
 
 browser-test: $(DEV_STAMP) | $(CHROMIUM) ## Run every notebook with Run All in JupyterLab, headless, on the fixture
 	@$(VENV)/bin/pytest -m browser tests/browser
 
 screenshot: $(DEV_STAMP) | $(CHROMIUM) ## Redraw readme_images/jupyter_notebook_location.png (JupyterLab on notebooks/)
-	@$(PY) -m mnist_study.lab screenshot
+	@$(PY) -m tools.screenshot
 
 # Playwright cannot download its browsers here: use Debian's chromium package (installed as root).
 $(CHROMIUM):

@@ -12,17 +12,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mnist_study import settings
 from mnist_study.data import ARRAY_NAMES, IDX_FILES
 
-ROOT = Path(__file__).resolve().parents[1]
-FIXTURE_PATH = ROOT / "tests" / "fixtures" / "mnist_784_fixture.npz"
+ROOT = settings.ROOT
+FIXTURE_PATH = settings.FIXTURE_FILE
 
 
 @pytest.fixture(autouse=True)
 def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Keep each test away from the real cache and from the fixture switch of the caller."""
-    monkeypatch.setenv("MNIST_STUDY_DATA_DIR", str(tmp_path / "default-data"))
-    monkeypatch.delenv("MNIST_STUDY_FIXTURE", raising=False)
+    """Keep each test away from the real dataset cache."""
+    monkeypatch.setenv(settings.DATA_DIR_ENV, str(tmp_path / "default-data"))
 
 
 @pytest.fixture(scope="session")

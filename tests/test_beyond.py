@@ -14,7 +14,7 @@ from sklearn.preprocessing import FunctionTransformer
 from sklearn.svm import SVC
 from threadpoolctl import threadpool_limits
 
-from mnist_study import beyond, models
+from mnist_study import beyond, models, settings
 
 
 def canvas() -> np.ndarray:
@@ -142,7 +142,7 @@ def test_virtual_support_vectors_refit_on_shifted_support_vectors(
 def test_fit_predict_all_reports_the_images_each_model_fit_on(
     fixture_arrays: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv(models.CACHE_DIR_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(settings.CACHE_DIR_ENV, str(tmp_path / "cache"))
     models.memory.cache_clear()
     X, y = fixture_arrays["X_train"][:300], fixture_arrays["y_train"][:300]
     X_test = fixture_arrays["X_test"][:50]
@@ -167,7 +167,7 @@ def test_knn_on_float_pixels_finds_the_same_neighbours_as_on_uint8(
     fixture_arrays: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """The float64 conversion only changes scikit-learn's search path, not what it finds."""
-    monkeypatch.setenv(models.CACHE_DIR_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(settings.CACHE_DIR_ENV, str(tmp_path / "cache"))
     models.memory.cache_clear()
     X, y = fixture_arrays["X_train"], fixture_arrays["y_train"]
     X_test = fixture_arrays["X_test"]

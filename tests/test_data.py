@@ -54,20 +54,18 @@ def assert_fixture(arrays: dict[str, np.ndarray], expected: dict[str, np.ndarray
         np.testing.assert_array_equal(arrays[name], value)
 
 
-def test_fixture_loads_as_the_book_shapes_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MNIST_STUDY_FIXTURE", str(FIXTURE_PATH))
-    X_train, X_test, y_train, y_test = load_mnist()
+def test_fixture_loads_as_the_book_shapes_it() -> None:
+    X_train, X_test, y_train, y_test = load_mnist(fixture=FIXTURE_PATH)
     assert X_train.shape == (FIXTURE.n_train, 784) and X_train.dtype == np.uint8
     assert X_test.shape == (FIXTURE.n_test, 784) and X_test.dtype == np.uint8
     assert y_train.dtype.kind == "U" and set(np.unique(y_train)) == set("0123456789")
     assert y_test.shape == (FIXTURE.n_test,)
 
 
-def test_sample_is_stratified_seeded_and_ordered(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MNIST_STUDY_FIXTURE", str(FIXTURE_PATH))
-    X_full, _, y_full, _ = load_mnist()
-    X_a, X_test_a, y_a, _ = load_mnist(sample=500)
-    X_b, *_ = load_mnist(sample=500)
+def test_sample_is_stratified_seeded_and_ordered() -> None:
+    X_full, _, y_full, _ = load_mnist(fixture=FIXTURE_PATH)
+    X_a, X_test_a, y_a, _ = load_mnist(sample=500, fixture=FIXTURE_PATH)
+    X_b, *_ = load_mnist(sample=500, fixture=FIXTURE_PATH)
     assert X_a.shape == (500, 784) and X_test_a.shape == (125, 784)
     np.testing.assert_array_equal(X_a, X_b)
     full_share = np.unique(y_full, return_counts=True)[1] / len(y_full)
@@ -76,7 +74,7 @@ def test_sample_is_stratified_seeded_and_ordered(monkeypatch: pytest.MonkeyPatch
     rows = {row.tobytes(): i for i, row in enumerate(X_full)}
     positions = [rows[row.tobytes()] for row in X_a]
     assert positions == sorted(positions), "a subset keeps the original order"
-    assert not np.array_equal(load_mnist(sample=500, random_state=0)[0], X_a)
+    assert not np.array_equal(load_mnist(sample=500, fixture=FIXTURE_PATH, random_state=0)[0], X_a)
 
 
 @pytest.mark.parametrize("sample", [0, -5, 2001, 2.5, "100", True, 9])

@@ -11,6 +11,8 @@ import nbformat
 import pytest
 from conftest import ROOT
 
+from mnist_study import settings
+
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 STUDY = {path.name[:2]: path for path in NOTEBOOKS}
 
@@ -140,3 +142,15 @@ def test_readme_shows_every_exported_figure() -> None:
     for figure in (ROOT / "readme_images").glob("*.png"):
         if figure.name != "jupyter_notebook_location.png":
             assert figure.name in sources, f"{figure.name} is written by no notebook"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_a_run_by_hand_writes_figures_to_the_scratch_folder(path: Path) -> None:
+    """The parameters cell names everything a run depends on; its figures go to build/figures/."""
+    notebook = nbformat.read(path, as_version=4)
+    (cell,) = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
+    defaults: dict[str, object] = {}
+    exec(cell.source, {}, defaults)
+    assert defaults == {"sample": None, "fixture": None, "figure_dir": "../build/figures"}
+    assert (path.parent / "../build/figures").resolve() == settings.SCRATCH_FIGURE_DIR
+    assert "load_mnist(sample, fixture=fixture)" in "".join(c.source for c in notebook.cells)

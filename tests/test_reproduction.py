@@ -27,7 +27,6 @@ def mnist(request: pytest.FixtureRequest):
     """The full dataset from the project's cache (the autouse isolation does not apply here)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("MNIST_STUDY_DATA_DIR", raising=False)
-        patch.delenv("MNIST_STUDY_FIXTURE", raising=False)
         return load_mnist()
 
 

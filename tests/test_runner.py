@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -15,9 +16,9 @@ import nbformat
 import psutil
 import pytest
 from conftest import ROOT
-from nbformat.v4 import new_code_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from mnist_study import runner
+from tools import run_notebooks as runner
 
 
 def write_notebook(path: Path, sources: list[str]) -> None:
@@ -42,14 +43,10 @@ def snapshot(*folders: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def project(tmp_path: Path) -> Path:
     """A miniature project: two notebooks that write one figure each, and committed outputs."""
     for name in ("notebooks", "readme_images"):
         (tmp_path / name).mkdir()
-    monkeypatch.setattr(runner, "NOTEBOOK_DIR", tmp_path / "notebooks")
-    monkeypatch.setattr(runner, "FIGURE_DIR", tmp_path / "readme_images")
-    monkeypatch.setattr(runner, "BUILD_DIR", tmp_path / "build")
-    monkeypatch.setattr(runner, "ROOT", tmp_path)
     figure = (
         "from pathlib import Path\n"
         "Path(figure_dir, '{name}.png').write_bytes(b'png {name}')\n"
@@ -65,7 +62,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_main_job_writes_normalised_notebooks_and_figures(project: Path) -> None:
-    assert runner.main([]) == 0
+    assert runner.main(["--root", str(project)]) == 0
     assert (project / "readme_images" / "01_first.png").read_bytes() == b"png 01_first"
     assert (project / "readme_images" / "02_second.png").read_bytes() == b"png 02_second"
     notebook = json.loads((project / "notebooks" / "01_first.ipynb").read_text())
@@ -81,47 +78,52 @@ def test_main_job_writes_normalised_notebooks_and_figures(project: Path) -> None
     assert str(project) not in (project / "notebooks" / "01_first.ipynb").read_text()
 
 
-def test_stream_chunks_are_merged_into_one_output() -> None:
-    outputs = [
-        {"output_type": "stream", "name": "stdout", "text": ["a table\n", "last row"]},
-        {"output_type": "stream", "name": "stdout", "text": "\n"},
-        {"output_type": "stream", "name": "stderr", "text": "a warning\n"},
-        {"output_type": "display_data", "data": {}, "metadata": {}},
-        {"output_type": "stream", "name": "stdout", "text": "after\n"},
+def test_stream_chunks_are_merged_into_one_output(tmp_path: Path) -> None:
+    notebook = new_notebook()
+    notebook.cells = [new_code_cell("print('a table')")]
+    notebook.cells[0].outputs = [
+        new_output("stream", name="stdout", text="a table\nlast row"),
+        new_output("stream", name="stdout", text="\n"),
+        new_output("stream", name="stderr", text="a warning\n"),
+        new_output("display_data", data={"text/plain": "a figure"}),
+        new_output("stream", name="stdout", text="after\n"),
     ]
-    merged = runner.merge_streams(outputs)
-    assert [o.get("name", o["output_type"]) for o in merged] == [
+    path = tmp_path / "chunks.ipynb"
+    nbformat.write(notebook, path)
+    runner.normalise_notebook(path)
+    outputs = nbformat.read(path, as_version=4).cells[0].outputs
+    assert [o.get("name", o.output_type) for o in outputs] == [
         "stdout",
         "stderr",
         "display_data",
         "stdout",
     ]
-    assert merged[0]["text"] == "a table\nlast row\n"
+    assert outputs[0].text == "a table\nlast row\n"
 
 
 def test_two_runs_are_byte_identical(project: Path) -> None:
-    assert runner.main([]) == 0
+    assert runner.main(["--root", str(project)]) == 0
     first = snapshot(project / "notebooks", project / "readme_images")
-    assert runner.main([]) == 0
+    assert runner.main(["--root", str(project)]) == 0
     assert snapshot(project / "notebooks", project / "readme_images") == first
 
 
 def test_check_mode_names_differing_files_and_changes_nothing(project: Path) -> None:
-    assert runner.main([]) == 0
-    assert runner.main(["--check"]) == 0
+    assert runner.main(["--root", str(project)]) == 0
+    assert runner.main(["--root", str(project), "--check"]) == 0
     (project / "readme_images" / "02_second.png").write_bytes(b"edited by hand")
     before = snapshot(project / "notebooks", project / "readme_images")
-    assert runner.main(["--check"]) == 1
+    assert runner.main(["--root", str(project), "--check"]) == 1
     assert snapshot(project / "notebooks", project / "readme_images") == before
 
 
 def test_check_mode_reports_the_file(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert runner.main([]) == 0
+    assert runner.main(["--root", str(project)]) == 0
     path = project / "notebooks" / "01_first.ipynb"
     notebook = json.loads(path.read_text())
     notebook["cells"][1]["outputs"][0]["text"] = ["01_first DONE\n"]
     path.write_text(json.dumps(notebook, indent=1) + "\n")
-    assert runner.main(["--check"]) == 1
+    assert runner.main(["--root", str(project), "--check"]) == 1
     assert "notebooks/01_first.ipynb" in capsys.readouterr().err
 
 
@@ -133,7 +135,7 @@ def test_failing_cell_stops_the_run_and_changes_nothing(
         ['figure_dir = "."', "x = 1", "raise ValueError('broken on purpose')"],
     )
     before = snapshot(project / "notebooks", project / "readme_images")
-    assert runner.main([]) == 1
+    assert runner.main(["--root", str(project)]) == 1
     err = capsys.readouterr().err
     assert (
         "02_second.ipynb failed in cell [3] (`raise ValueError('broken on purpose')`): "
@@ -163,7 +165,7 @@ def test_two_notebooks_run_side_by_side(project: Path) -> None:
             project / "notebooks" / f"{mine}.ipynb",
             ['figure_dir = "."', wait_for_file_cell(mine, other)],
         )
-    assert runner.main(["--jobs", "2"]) == 0
+    assert runner.main(["--root", str(project), "--jobs", "2"]) == 0
     notebook = json.loads((project / "notebooks" / "02_second.ipynb").read_text())
     assert notebook["cells"][1]["outputs"] == []
 
@@ -190,7 +192,7 @@ def test_a_failure_stops_the_notebook_running_alongside(
         ],
     )
     before = snapshot(project / "readme_images")
-    assert runner.main(["--jobs", "2"]) == 1
+    assert runner.main(["--root", str(project), "--jobs", "2"]) == 1
     err = capsys.readouterr().err
     assert "02_second.ipynb failed in cell [3] (`1 / 0`): ZeroDivisionError" in err
     kernel = int((project / "notebooks" / "kernel.pid").read_text())
@@ -203,7 +205,7 @@ def test_a_failure_stops_the_notebook_running_alongside(
 
 def test_jobs_must_be_a_positive_number(project: Path) -> None:
     with pytest.raises(SystemExit):
-        runner.main(["--jobs", "0"])
+        runner.main(["--root", str(project), "--jobs", "0"])
 
 
 def test_an_unreadable_notebook_is_named_and_changes_nothing(
@@ -211,7 +213,7 @@ def test_an_unreadable_notebook_is_named_and_changes_nothing(
 ) -> None:
     (project / "notebooks" / "02_second.ipynb").write_text("{ not a notebook")
     before = snapshot(project / "notebooks", project / "readme_images")
-    assert runner.main([]) == 1
+    assert runner.main(["--root", str(project)]) == 1
     err = capsys.readouterr().err
     assert "02_second.ipynb failed outside its cells" in err
     assert snapshot(project / "notebooks", project / "readme_images") == before
@@ -219,23 +221,11 @@ def test_an_unreadable_notebook_is_named_and_changes_nothing(
 
 def test_unknown_notebook_name_is_an_error(project: Path) -> None:
     with pytest.raises(SystemExit, match="no such notebook: 07_missing"):
-        runner.main(["07_missing"])
+        runner.main(["--root", str(project), "07_missing"])
 
 
 def test_interrupt_leaves_committed_files_untouched(tmp_path: Path) -> None:
     """A real Ctrl-C (SIGINT) while a notebook runs: exit 130, nothing moved into place."""
-    script = tmp_path / "run.py"
-    script.write_text(
-        "import sys\n"
-        "from pathlib import Path\n"
-        "from mnist_study import runner\n"
-        f"base = Path({str(tmp_path)!r})\n"
-        "runner.NOTEBOOK_DIR = base / 'notebooks'\n"
-        "runner.FIGURE_DIR = base / 'readme_images'\n"
-        "runner.BUILD_DIR = base / 'build'\n"
-        "runner.ROOT = base\n"
-        "sys.exit(runner.main([]))\n"
-    )
     for name in ("notebooks", "readme_images"):
         (tmp_path / name).mkdir()
     write_notebook(
@@ -249,7 +239,10 @@ def test_interrupt_leaves_committed_files_untouched(tmp_path: Path) -> None:
     (tmp_path / "readme_images" / "slow.png").write_bytes(b"committed")
     before = snapshot(tmp_path / "notebooks", tmp_path / "readme_images")
     process = subprocess.Popen(
-        [sys.executable, str(script)], stderr=subprocess.PIPE, text=True, cwd=ROOT
+        [sys.executable, "-m", "tools.run_notebooks", "--root", str(tmp_path)],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
     )
     deadline = time.monotonic() + 60
     while not (tmp_path / "build" / "staging" / "readme_images" / "slow.png").exists():
@@ -270,7 +263,7 @@ def test_smoke_run_of_the_study_notebooks(tmp_path: Path) -> None:
     committed = snapshot(ROOT / "notebooks", ROOT / "readme_images")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MNIST_STUDY_")}
     result = subprocess.run(
-        [sys.executable, "-m", "mnist_study.runner", "--smoke"],
+        [sys.executable, "-m", "tools.run_notebooks", "--smoke"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -292,3 +285,16 @@ def test_smoke_run_of_the_study_notebooks(tmp_path: Path) -> None:
     committed_figures = {p.name for p in (ROOT / "readme_images").glob("*.png")}
     produced = {p.name for p in (smoke / "readme_images").glob("*.png")}
     assert committed_figures - {"jupyter_notebook_location.png"} <= produced
+
+
+def test_a_second_run_in_the_same_checkout_is_refused(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "build").mkdir()
+    before = snapshot(project / "notebooks", project / "readme_images")
+    with open(project / "build" / "run.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert runner.main(["--root", str(project)]) == 1
+    assert "already being run" in capsys.readouterr().err
+    assert snapshot(project / "notebooks", project / "readme_images") == before
+    assert runner.main(["--root", str(project)]) == 0, "the lock is free once its holder ends"

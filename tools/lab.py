@@ -1,13 +1,10 @@
-"""JupyterLab for the study: ``make lab`` for people, and the browser automation behind the tests.
+"""JupyterLab for the study: ``make lab`` for people, and the server the browser automation drives.
 
 ``serve`` starts JupyterLab from this environment (whose ``python3`` kernel has the package
-installed) on a loopback port with a token, opened on ``notebooks/``. ``running_lab`` and
-``chromium_page`` start a server and a headless Chromium for the browser test, which runs each
-notebook through the menus with ``run_all_cells``, and for ``screenshot``, the README's picture of
-where the notebooks live.
+installed) on a loopback port with a token, opened on ``notebooks/``. ``running_lab`` starts a
+server for the screenshot (``tools/screenshot.py``) and the browser test (``tests/browser/``).
 
-    python -m mnist_study.lab serve         # make lab
-    python -m mnist_study.lab screenshot    # make screenshot
+    python -m tools.lab    # make lab
 """
 
 from __future__ import annotations
@@ -15,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import secrets
 import signal
 import socket
@@ -31,35 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Page, sync_playwright
 from tornado.web import HTTPError
 
-__all__ = [
-    "LabServer",
-    "chromium_page",
-    "main",
-    "notebook_problems",
-    "run_all_cells",
-    "running_lab",
-    "screenshot",
-    "serve",
-]
+from mnist_study import settings
 
-ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOT = ROOT / "readme_images" / "jupyter_notebook_location.png"
-FIRST_NOTEBOOK = "notebooks/01_is_it_a_5.ipynb"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-VIEWPORT = {"width": 1400, "height": 900}
+__all__ = ["LabServer", "main", "running_lab", "serve"]
+
 # JupyterLab settings for every server started here: no "Jupyter news" pop-up, no update check.
 QUIET_SETTINGS: dict[str, dict[str, Any]] = {
     "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
@@ -73,17 +46,6 @@ AUTOMATION_SETTINGS: dict[str, dict[str, Any]] = {
     "@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"},
 }
 STARTUP_TIMEOUT_S = 60
-# The code cells' prompts and the kernel status of the notebook on show, read in the page.
-RUN_STATE_JS = """() => {
-    const panel = document.querySelector(".jp-NotebookPanel:not(.lm-mod-hidden)");
-    if (!panel) return null;
-    const prompts = [...panel.querySelectorAll(".jp-CodeCell .jp-InputArea-prompt")];
-    const indicator = panel.querySelector(".jp-Notebook-ExecutionIndicator");
-    return {
-        prompts: prompts.map((prompt) => prompt.textContent.trim()),
-        status: indicator ? indicator.dataset.status : null,
-    };
-}"""
 
 
 @dataclass
@@ -174,7 +136,7 @@ def lab_command(
     else:
         command.append("--Application.log_level=WARN")
     if read_only:
-        command.append("--FileContentsManager.pre_save_hook=mnist_study.lab.refuse_save")
+        command.append("--FileContentsManager.pre_save_hook=tools.lab.refuse_save")
     if os.geteuid() == 0:
         command.append("--allow-root")
     return command
@@ -244,6 +206,7 @@ def running_lab(
             env={**os.environ, **(env or {}), "JUPYTER_TOKEN": token},
             stdout=output,
             stderr=subprocess.STDOUT if output else None,
+            cwd=settings.ROOT,  # where the server imports this module's refuse_save from
             start_new_session=True,
         )
         server = LabServer(process, port, token, log)
@@ -254,105 +217,17 @@ def running_lab(
             stop(server)
 
 
-@contextmanager
-def chromium_page() -> Iterator[Page]:
-    """A page of Debian's headless Chromium, driven by playwright, closed after use."""
-    if not CHROMIUM.exists():
-        raise RuntimeError(f"{CHROMIUM} is missing: install Debian's chromium package")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True
-        )
-        try:
-            yield browser.new_page(viewport=VIEWPORT)
-        finally:
-            browser.close()
-
-
-def open_notebook(page: Page, server: LabServer, path: str, timeout_s: float = 60) -> None:
-    """Open ``path`` alone in JupyterLab and wait until its kernel is connected and idle."""
-    page.goto(server.lab_url(path, reset=True))
-    kernel_status = page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"\| Idle$"))
-    kernel_status.wait_for(timeout=timeout_s * 1000)
-
-
-def widen_file_browser(page: Page, width: int) -> None:
-    """Drag the file browser's right edge to ``width`` pixels, so that long file names fit."""
-    handle = page.locator("#jp-main-split-panel > .lm-SplitPanel-handle:visible").first
-    box = handle.bounding_box()
-    if box is None:
-        raise RuntimeError("the file browser's edge is not on the page")
-    y = box["y"] + box["height"] / 2
-    page.mouse.move(box["x"] + box["width"] / 2, y)
-    page.mouse.down()
-    page.mouse.move(width, y, steps=10)
-    page.mouse.up()
-
-
-def click_menu(page: Page, menu: str, command: str) -> None:
-    """Choose a menu entry the way a person does: the menu bar title, then the item."""
-    page.locator(".lm-MenuBar-itemLabel", has_text=menu).first.click()
-    page.locator(f'.lm-Menu-item[data-command="{command}"]').click()
-
-
-def wait_for_run(page: Page, timeout_s: float) -> None:
-    """Wait until a Run All has finished: no cell queued or running, the kernel idle, twice."""
-    deadline = time.monotonic() + timeout_s
-    settled = 0
-    while settled < 2:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the notebook was still running after {timeout_s:.0f} s")
-        state = page.evaluate(RUN_STATE_JS)
-        started = state and any(prompt != "[ ]:" for prompt in state["prompts"])
-        done = started and "[*]:" not in state["prompts"] and state["status"] == "idle"
-        settled = settled + 1 if done else 0
-        page.wait_for_timeout(500)
-
-
-def run_all_cells(page: Page, server: LabServer, path: str, timeout_s: float = 600) -> None:
-    """Open the notebook ``path``, clear its outputs, run all cells from the menu, and save it."""
-    open_notebook(page, server, path)
-    click_menu(page, "Edit", "editmenu:clear-all")
-    click_menu(page, "Run", "runmenu:run-all")
-    wait_for_run(page, timeout_s)
-    click_menu(page, "File", "docmanager:save")
-    page.locator(".lm-TabBar-tab.jp-mod-current:not(.jp-mod-dirty)").wait_for()
-
-
-def notebook_problems(notebook: Path) -> list[str]:
-    """What a run left wrong in a saved notebook: errors, and code cells that never ran."""
-    cells = json.loads(notebook.read_text())["cells"]
-    code_cells = [cell for cell in cells if cell["cell_type"] == "code"]
-    problems = []
-    for number, cell in enumerate(code_cells, start=1):
-        errors = [output for output in cell["outputs"] if output["output_type"] == "error"]
-        problems += [f"code cell {number}: {e['ename']}: {e['evalue']}" for e in errors]
-        if cell["execution_count"] is None and "".join(cell["source"]).strip():
-            problems.append(f"code cell {number}: not executed")
-    return problems
-
-
-def screenshot(output: Path = SCREENSHOT) -> None:
-    """Save a picture of JupyterLab listing ``notebooks/`` with the first notebook's outputs."""
-    with running_lab(ROOT, read_only=True) as server, chromium_page() as page:
-        open_notebook(page, server, FIRST_NOTEBOOK)
-        widen_file_browser(page, 360)
-        page.locator(".jp-DirListing-item", has_text=Path(FIRST_NOTEBOOK).name).wait_for()
-        first_figure = page.locator(".jp-NotebookPanel .jp-RenderedImage img").first
-        first_figure.evaluate("(image) => image.scrollIntoView({block: 'center'})")
-        page.wait_for_function("[...document.images].every((image) => image.complete)")
-        page.evaluate("document.fonts.ready")
-        page.screenshot(path=output)
-    print(f"wrote {output}")
-
-
 def serve() -> None:
     """Run JupyterLab on the project (opened on ``notebooks/``) until Ctrl-C; print its URL."""
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.default_int_handler)
-    with running_lab(ROOT, automated=False, port=8888) as server:
+    with running_lab(settings.ROOT, automated=False, port=8888) as server:
         print(f"\nJupyterLab is running at\n\n    {server.lab_url('notebooks')}\n")
-        print("Press Ctrl-C to stop it.", flush=True)
+        print(
+            f"Notebooks run here write their figures to {settings.SCRATCH_FIGURE_DIR}/ "
+            "(git-ignored); only `make figures` writes readme_images/.\nPress Ctrl-C to stop it.",
+            flush=True,
+        )
         try:
             server.process.wait()
         except KeyboardInterrupt:
@@ -361,16 +236,8 @@ def serve() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the process exit status."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="start JupyterLab on notebooks/ (make lab)")
-    shot = commands.add_parser("screenshot", help="save the README's JupyterLab picture")
-    shot.add_argument("--output", type=Path, default=SCREENSHOT, help="PNG file to write")
-    args = parser.parse_args(argv)
-    if args.command == "serve":
-        serve()
-    else:
-        screenshot(args.output)
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args(argv)
+    serve()
     return 0
 
 

@@ -1,0 +1,1 @@
+"""The speed benchmark of the main job."""

@@ -1,0 +1,1 @@
+"""What builds and checks the study: the notebook runner, JupyterLab, the screenshot."""

@@ -1,0 +1,98 @@
+"""The README's picture of JupyterLab, taken in Debian's headless Chromium through playwright.
+
+``chromium_page`` and ``open_notebook`` are also the browser test's way in (``tests/browser/``).
+
+    python -m tools.screenshot    # make screenshot
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from playwright.sync_api import Page, sync_playwright
+
+from mnist_study import settings
+from tools.lab import LabServer, running_lab
+
+__all__ = ["chromium_page", "main", "open_notebook", "screenshot"]
+
+SCREENSHOT = settings.README_FIGURE_DIR / "jupyter_notebook_location.png"
+FIRST_NOTEBOOK = "notebooks/01_is_it_a_5.ipynb"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORT = {"width": 1400, "height": 900}
+
+
+@contextmanager
+def chromium_page() -> Iterator[Page]:
+    """A page of Debian's headless Chromium, driven by playwright, closed after use."""
+    if not CHROMIUM.exists():
+        raise RuntimeError(f"{CHROMIUM} is missing: install Debian's chromium package")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True
+        )
+        try:
+            yield browser.new_page(viewport=VIEWPORT)
+        finally:
+            browser.close()
+
+
+def open_notebook(page: Page, server: LabServer, path: str, timeout_s: float = 60) -> None:
+    """Open ``path`` alone in JupyterLab and wait until its kernel is connected and idle."""
+    page.goto(server.lab_url(path, reset=True))
+    kernel_status = page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"\| Idle$"))
+    kernel_status.wait_for(timeout=timeout_s * 1000)
+
+
+def widen_file_browser(page: Page, width: int) -> None:
+    """Drag the file browser's right edge to ``width`` pixels, so that long file names fit."""
+    handle = page.locator("#jp-main-split-panel > .lm-SplitPanel-handle:visible").first
+    box = handle.bounding_box()
+    if box is None:
+        raise RuntimeError("the file browser's edge is not on the page")
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] / 2, y)
+    page.mouse.down()
+    page.mouse.move(width, y, steps=10)
+    page.mouse.up()
+
+
+def screenshot(output: Path = SCREENSHOT) -> None:
+    """Save a picture of JupyterLab listing ``notebooks/`` with the first notebook's outputs."""
+    with running_lab(settings.ROOT, read_only=True) as server, chromium_page() as page:
+        open_notebook(page, server, FIRST_NOTEBOOK)
+        widen_file_browser(page, 360)
+        page.locator(".jp-DirListing-item", has_text=Path(FIRST_NOTEBOOK).name).wait_for()
+        first_figure = page.locator(".jp-NotebookPanel .jp-RenderedImage img").first
+        first_figure.evaluate("(image) => image.scrollIntoView({block: 'center'})")
+        page.wait_for_function("[...document.images].every((image) => image.complete)")
+        page.evaluate("document.fonts.ready")
+        page.screenshot(path=output)
+    print(f"wrote {output}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the process exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output", type=Path, default=SCREENSHOT, help="PNG file to write")
+    screenshot(parser.parse_args(argv).output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
