@@ -8,12 +8,15 @@
 from __future__ import annotations
 
 import argparse
+import platform
 import re
 import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import nbformat
 from playwright.sync_api import Page, sync_playwright
 
 from mnist_study import settings
@@ -72,9 +75,27 @@ def widen_file_browser(page: Page, width: int) -> None:
     page.mouse.up()
 
 
+def notebooks_as_the_kernel_sees_them(root: Path) -> None:
+    """Copy ``notebooks/`` into ``root`` with the language version a kernel of this Python reports.
+
+    The committed notebooks leave it out (it would differ between Pythons); JupyterLab adds it when
+    the kernel connects, which would mark the open notebook as changed in the picture.
+    """
+    (root / "notebooks").mkdir()
+    for path in sorted(settings.NOTEBOOK_DIR.glob("*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        notebook.metadata.setdefault("language_info", {})["version"] = platform.python_version()
+        nbformat.write(notebook, root / "notebooks" / path.name)
+
+
 def screenshot(output: Path = SCREENSHOT) -> None:
     """Save a picture of JupyterLab listing ``notebooks/`` with the first notebook's outputs."""
-    with running_lab(settings.ROOT, read_only=True) as server, chromium_page() as page:
+    with (
+        tempfile.TemporaryDirectory(prefix="mnist-screenshot-") as root,
+        running_lab(Path(root), read_only=True) as server,
+        chromium_page() as page,
+    ):
+        notebooks_as_the_kernel_sees_them(Path(root))
         open_notebook(page, server, FIRST_NOTEBOOK)
         widen_file_browser(page, 360)
         page.locator(".jp-DirListing-item", has_text=Path(FIRST_NOTEBOOK).name).wait_for()
@@ -82,6 +103,10 @@ def screenshot(output: Path = SCREENSHOT) -> None:
         first_figure.evaluate("(image) => image.scrollIntoView({block: 'center'})")
         page.wait_for_function("[...document.images].every((image) => image.complete)")
         page.evaluate("document.fonts.ready")
+        if page.locator(".jp-mod-dirty").count():
+            raise RuntimeError(
+                "JupyterLab marks the notebook as changed; the picture would show it"
+            )
         page.screenshot(path=output)
     print(f"wrote {output}")
 
