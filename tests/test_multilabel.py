@@ -11,7 +11,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-from scipy import stats
 from sklearn.metrics import f1_score
 from sklearn.model_selection import KFold, cross_val_predict
 from sklearn.neighbors import KNeighborsClassifier
@@ -129,20 +128,6 @@ def test_squared_error_does_not_wrap_around_on_unsigned_pixels() -> None:
     np.testing.assert_array_equal(
         multilabel.squared_error_per_image(images, targets), [2 * 255**2 / 3, 0]
     )
-
-
-def test_confidence_intervals() -> None:
-    values = np.array([1.0, 2.0, 4.0, 7.0])
-    mean, low, high = multilabel.mean_with_ci(values)
-    half = stats.t.ppf(0.975, 3) * values.std(ddof=1) / 2
-    assert mean == 3.5
-    assert (low, high) == pytest.approx((3.5 - half, 3.5 + half))
-
-    share, low, high = multilabel.proportion_with_ci(9705, 10_000)
-    assert share == 0.9705
-    assert low < share < high
-    assert (low, high) == pytest.approx((0.9670, 0.9737), abs=1e-4)
-    assert multilabel.proportion_with_ci(0, 20)[1] == 0.0
 
 
 def test_image_rows_share_one_grey_scale(fixture_arrays: dict[str, np.ndarray]) -> None:

@@ -2,19 +2,19 @@
 
 The book's two labels for every digit (*large*: 7, 8 or 9; *odd*), its seeded noise recipe for
 the denoising example, the study's cached fits and cross-validated predictions on float pixels
-(as the book's ``fetch_openml`` gives them), the scores with their confidence intervals, and the
-denoising figure. The expensive results go through the study's disk cache
-(``models.run_cached``); each cached function is self-contained, so joblib's key on its code
-covers everything it computes.
+(as the book's ``fetch_openml`` gives them), the book's way of computing F1, and the denoising
+figure (confidence intervals come from ``mnist_study.stats``). The expensive results go through
+the study's disk cache (``models.run_cached``); each cached function is self-contained, so
+joblib's key on its code covers everything it computes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+import joblib
 import matplotlib.pyplot as plt
 import numpy as np
-from scipy import stats
 from sklearn.base import BaseEstimator, clone
 from sklearn.model_selection import cross_val_predict as sklearn_cross_val_predict
 
@@ -27,11 +27,9 @@ __all__ = [
     "cross_val_predict",
     "f1_from_precision_and_recall",
     "fit_predict",
-    "mean_with_ci",
     "multilabel_targets",
     "noisy_copies",
     "plot_image_rows",
-    "proportion_with_ci",
     "squared_error_per_image",
 ]
 
@@ -82,12 +80,17 @@ def compute_cross_val_predict(
 
     With an integer ``cv`` scikit-learn stratifies the folds of binary and multiclass targets and
     uses plain, unshuffled ``KFold`` for multilabel ones (stratifying needs a single label), as the
-    book's call does. ``library_versions`` only keys the disk cache.
+    book's call does. Every core is used, by the folds or inside each fit (as the study's other
+    cached calls do). ``library_versions`` only keys the disk cache.
     """
-    n_jobs = 1 if estimator.get_params().get("n_jobs") not in (None, 1) else models.N_JOBS
-    return sklearn_cross_val_predict(
-        estimator, np.asarray(X, dtype=np.float64), Y, cv=cv, n_jobs=n_jobs
-    )
+    with joblib.parallel_config(n_jobs=-1):
+        return sklearn_cross_val_predict(
+            estimator,
+            np.asarray(X, dtype=np.float64),
+            Y,
+            cv=cv,
+            n_jobs=1 if models.parallel_inside(estimator) else None,
+        )
 
 
 def cross_val_predict(
@@ -112,11 +115,12 @@ def compute_fit_predict(
     batches changes no prediction (each image's neighbours are its own) but bounds the memory of a
     KNN with many outputs. ``library_versions`` only keys the disk cache.
     """
-    fitted = clone(estimator).fit(np.asarray(X_train, dtype=np.float64), Y_train)
     X_test = np.asarray(X_test, dtype=np.float64)
-    parts = [
-        fitted.predict(X_test[start : start + batch]) for start in range(0, len(X_test), batch)
-    ]
+    with joblib.parallel_config(n_jobs=-1):
+        fitted = clone(estimator).fit(np.asarray(X_train, dtype=np.float64), Y_train)
+        parts = [
+            fitted.predict(X_test[start : start + batch]) for start in range(0, len(X_test), batch)
+        ]
     return np.concatenate(parts)
 
 
@@ -150,21 +154,6 @@ def squared_error_per_image(images: np.ndarray, targets: np.ndarray) -> np.ndarr
     """Mean squared pixel difference of each image from its target, in float64 (no wrap-around)."""
     difference = np.asarray(images, dtype=np.float64) - np.asarray(targets, dtype=np.float64)
     return (difference**2).mean(axis=1)
-
-
-def mean_with_ci(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
-    """The mean of independent ``values`` and its Student-t confidence interval."""
-    values = np.asarray(values, dtype=np.float64)
-    interval = stats.ttest_1samp(values, 0.0).confidence_interval(confidence)
-    return float(values.mean()), float(interval.low), float(interval.high)
-
-
-def proportion_with_ci(
-    successes: int, trials: int, confidence: float = 0.95
-) -> tuple[float, float, float]:
-    """``successes / trials`` and its exact (Clopper–Pearson) binomial confidence interval."""
-    interval = stats.binomtest(int(successes), int(trials)).proportion_ci(confidence)
-    return successes / trials, float(interval.low), float(interval.high)
 
 
 def plot_image_rows(
