@@ -41,6 +41,13 @@ BOOK_NUMBERS = {
         " 0.9274509803921569",
     ],
     "05": ["accuracy            0.9705"],
+    # 03_classification.ipynb, cells [81]-[85]; the macro F1 as the book's scikit-learn computed it
+    "07": [
+        "array([[False,  True]])",
+        "0.976410265560605",
+        "0.9778357403921755",
+        "array([[0., 1.]])",
+    ],
 }
 
 

@@ -9,14 +9,18 @@ from sklearn.metrics import (
     accuracy_score,
     confusion_matrix,
     f1_score,
+    multilabel_confusion_matrix,
     precision_recall_curve,
     precision_score,
     recall_score,
     roc_auc_score,
 )
 from sklearn.model_selection import cross_val_score
+from sklearn.multioutput import ClassifierChain
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.svm import SVC
 
-from mnist_study import models
+from mnist_study import models, multilabel
 from mnist_study.data import load_mnist
 
 pytestmark = pytest.mark.full_data
@@ -82,3 +86,59 @@ def test_forest_test_accuracy(mnist) -> None:
     X_train, X_test, y_train, y_test = mnist
     y_pred = models.fit_predict(models.random_forest(), X_train, y_train, X_test)
     assert accuracy_score(y_test, y_pred) == 0.9705
+
+
+# Stage 7: Géron's 03_classification.ipynb (third edition), "Multilabel Classification",
+# cells [80]-[85], reproduced through the same cached calls as notebook 07.
+@pytest.fixture(scope="module")
+def multilabel_targets(mnist) -> np.ndarray:
+    return multilabel.multilabel_targets(mnist[2])
+
+
+def test_multilabel_knn_prediction_for_some_digit(mnist, multilabel_targets) -> None:
+    X_train = mnist[0]
+    prediction = multilabel.fit_predict(
+        KNeighborsClassifier(), X_train, multilabel_targets, X_train[:1]
+    )
+    assert repr(prediction) == "array([[False,  True]])"  # cell [81]
+
+
+def test_multilabel_cross_validated_f1(mnist, multilabel_targets) -> None:
+    predictions = multilabel.cross_val_predict(
+        KNeighborsClassifier(), mnist[0], multilabel_targets, cv=3
+    )
+    counts = multilabel_confusion_matrix(multilabel_targets, predictions)
+    assert counts.tolist() == [[[41485, 450], [599, 17466]], [[28683, 809], [300, 30208]]]
+    # cell [83]: the weighted average is the book's with either formula
+    assert f1_score(multilabel_targets, predictions, average="weighted") == 0.9778357403921755
+    # cell [82]: the book's scikit-learn computed F1 as 2PR / (P + R); scikit-learn >= 1.4
+    # computes 2TP / (2TP + FP + FN), which rounds the macro average one bit differently
+    harmonic = multilabel.f1_from_precision_and_recall(multilabel_targets, predictions)
+    assert np.average(harmonic) == 0.976410265560605
+    assert f1_score(multilabel_targets, predictions, average="macro") == 0.9764102655606048
+    support = multilabel_targets.sum(axis=0)
+    assert np.average(harmonic, weights=support) == 0.9778357403921755
+
+
+def test_classifier_chain_prediction_for_some_digit(mnist, multilabel_targets) -> None:
+    X_train = mnist[0]
+    chain = ClassifierChain(SVC(), cv=3, random_state=42)
+    prediction = multilabel.fit_predict(
+        chain, X_train[:2000], multilabel_targets[:2000], X_train[:1]
+    )
+    assert repr(prediction) == "array([[0., 1.]])"  # cell [85]
+
+
+def test_denoising_scores(mnist) -> None:
+    """Notebook 07's own numbers (the book prints none for its multioutput example)."""
+    X_train, X_test, y_train, y_test = mnist
+    noisy_train, noisy_test = multilabel.noisy_copies(X_train, X_test)
+    cleaned = multilabel.fit_predict(KNeighborsClassifier(), noisy_train, X_train, noisy_test)
+    noisy_mse = multilabel.squared_error_per_image(noisy_test, X_test).mean()
+    cleaned_mse = multilabel.squared_error_per_image(cleaned, X_test).mean()
+    assert (round(noisy_mse, 1), round(cleaned_mse, 1)) == (3284.4, 2225.6)
+    forest = models.fit_predict(
+        models.random_forest(), X_train, y_train, np.vstack([X_test, noisy_test, cleaned])
+    )
+    accuracies = [accuracy_score(y_test, part) for part in np.split(forest, 3)]
+    assert accuracies == [0.9705, 0.2691, 0.9334]

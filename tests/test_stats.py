@@ -85,3 +85,11 @@ def test_p_values_read_plainly() -> None:
     assert stats.format_p(1e-9) == "< 0.0001"
     assert stats.format_p(0.5, prose=True) == "p = 0.5"
     assert stats.format_p(0.0, prose=True) == "p < 0.0001"
+
+
+def test_mean_interval_is_the_student_t_interval() -> None:
+    values = np.array([1.0, 2.0, 4.0, 7.0])  # mean 3.5, sample standard deviation sqrt(7)
+    half = 3.182446305284263 * np.sqrt(7) / 2  # t quantile 0.975 with 3 degrees of freedom
+    assert stats.mean_interval(values) == pytest.approx((3.5 - half, 3.5 + half))
+    low, high = stats.mean_interval(np.tile(values, 100))
+    assert high - low < half / 5, "more images, narrower interval"

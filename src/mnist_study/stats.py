@@ -17,6 +17,7 @@ __all__ = [
     "compare_paired",
     "format_p",
     "macro_interval",
+    "mean_interval",
     "paired_table",
     "proportion",
 ]
@@ -85,6 +86,14 @@ def macro_interval(
         rng=np.random.default_rng(42),
     )
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def mean_interval(values: np.ndarray) -> tuple[float, float]:
+    """95 % Student-t confidence interval of the mean of independent ``values`` (one per image)."""
+    interval = stats.ttest_1samp(np.asarray(values, dtype=np.float64), 0.0).confidence_interval(
+        CONFIDENCE
+    )
+    return float(interval.low), float(interval.high)
 
 
 @dataclass(frozen=True)

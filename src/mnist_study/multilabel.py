@@ -1,0 +1,176 @@
+"""Stage 7: more than one label per image (multilabel), more than one output (multioutput).
+
+The book's two labels for every digit (*large*: 7, 8 or 9; *odd*), its seeded noise recipe for
+the denoising example, the study's cached fits and cross-validated predictions on float pixels
+(as the book's ``fetch_openml`` gives them), the book's way of computing F1, and the denoising
+figure (confidence intervals come from ``mnist_study.stats``). The expensive results go through
+the study's disk cache (``models.run_cached``); each cached function is self-contained, so
+joblib's key on its code covers everything it computes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import joblib
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.base import BaseEstimator, clone
+from sklearn.model_selection import cross_val_predict as sklearn_cross_val_predict
+
+from mnist_study import models, plots
+
+__all__ = [
+    "LABEL_NAMES",
+    "NOISE_SEED",
+    "PREDICT_BATCH",
+    "cross_val_predict",
+    "f1_from_precision_and_recall",
+    "fit_predict",
+    "multilabel_targets",
+    "noisy_copies",
+    "plot_image_rows",
+    "squared_error_per_image",
+]
+
+LABEL_NAMES = ("large (7, 8, 9)", "odd")
+# The book's np.random.seed(42) before drawing the noise of the training, then the test images.
+NOISE_SEED = 42
+# Test images predicted at a time: a KNN with 784 outputs holds one array of class
+# probabilities per output and per image, about 1 MB per image for clean MNIST pixels.
+PREDICT_BATCH = 250
+
+
+def multilabel_targets(y: np.ndarray) -> np.ndarray:
+    """The book's two labels per digit label, as an ``(n, 2)`` boolean array: large, odd.
+
+    Large means 7, 8 or 9 (the book's ``y_train >= '7'``); odd is ``digit % 2 == 1``. Labels may
+    be the loader's strings ``'0'``…``'9'`` or integers.
+    """
+    digits = np.asarray(y).astype(np.int8)
+    return np.c_[digits >= 7, digits % 2 == 1]
+
+
+def noisy_copies(
+    X_train: np.ndarray, X_test: np.ndarray, seed: int = NOISE_SEED
+) -> tuple[np.ndarray, np.ndarray]:
+    """The book's noisy images: ``randint(0, 100)`` added to every pixel, training images first.
+
+    Draws from ``RandomState(seed)``, the generator behind the book's ``np.random.seed(42)``
+    followed by ``np.random.randint``, so the noise is the book's to the last pixel without
+    touching NumPy's global state. Pixels of the result go up to 354: ``uint16`` holds them
+    exactly in a quarter of the book's ``int64``.
+    """
+    rng = np.random.RandomState(seed)
+    noisy = []
+    for images in (X_train, X_test):
+        noise = rng.randint(0, 100, (len(images), images.shape[1]))
+        noisy.append((np.asarray(images, dtype=np.int64) + noise).astype(np.uint16))
+    return noisy[0], noisy[1]
+
+
+def compute_cross_val_predict(
+    estimator: BaseEstimator,
+    X: np.ndarray,
+    Y: np.ndarray,
+    cv: int,
+    library_versions: dict[str, str],
+) -> np.ndarray:
+    """The book's ``cross_val_predict(estimator, X, Y, cv=cv)``, on float64 pixels.
+
+    With an integer ``cv`` scikit-learn stratifies the folds of binary and multiclass targets and
+    uses plain, unshuffled ``KFold`` for multilabel ones (stratifying needs a single label), as the
+    book's call does. Every core is used, by the folds or inside each fit (as the study's other
+    cached calls do). ``library_versions`` only keys the disk cache.
+    """
+    with joblib.parallel_config(n_jobs=-1):
+        return sklearn_cross_val_predict(
+            estimator,
+            np.asarray(X, dtype=np.float64),
+            Y,
+            cv=cv,
+            n_jobs=1 if models.parallel_inside(estimator) else None,
+        )
+
+
+def cross_val_predict(
+    estimator: BaseEstimator, X: np.ndarray, Y: np.ndarray, cv: int = 3
+) -> np.ndarray:
+    """Cross-validated predictions as the book computes them (any target), cached on disk."""
+    return models.run_cached(compute_cross_val_predict, estimator, X, Y, cv)
+
+
+def compute_fit_predict(
+    estimator: BaseEstimator,
+    X_train: np.ndarray,
+    Y_train: np.ndarray,
+    X_test: np.ndarray,
+    batch: int,
+    library_versions: dict[str, str],
+) -> np.ndarray:
+    """Fit a copy of ``estimator`` on float64 pixels, predict ``X_test`` ``batch`` images at a time.
+
+    Float pixels let scikit-learn's nearest-neighbour search take its fast, frugal path; they are
+    whole numbers, so the squared distances, and hence the neighbours, are exact. Predicting in
+    batches changes no prediction (each image's neighbours are its own) but bounds the memory of a
+    KNN with many outputs. ``library_versions`` only keys the disk cache.
+    """
+    X_test = np.asarray(X_test, dtype=np.float64)
+    with joblib.parallel_config(n_jobs=-1):
+        fitted = clone(estimator).fit(np.asarray(X_train, dtype=np.float64), Y_train)
+        parts = [
+            fitted.predict(X_test[start : start + batch]) for start in range(0, len(X_test), batch)
+        ]
+    return np.concatenate(parts)
+
+
+def fit_predict(
+    estimator: BaseEstimator,
+    X_train: np.ndarray,
+    Y_train: np.ndarray,
+    X_test: np.ndarray,
+    batch: int = PREDICT_BATCH,
+) -> np.ndarray:
+    """Predictions for ``X_test`` of a copy of ``estimator`` fitted on the training data, cached."""
+    return models.run_cached(compute_fit_predict, estimator, X_train, Y_train, X_test, batch)
+
+
+def f1_from_precision_and_recall(Y_true: np.ndarray, Y_pred: np.ndarray) -> np.ndarray:
+    """F1 of each label as the harmonic mean of its precision P and recall R, 2PR / (P + R).
+
+    That is how scikit-learn computed F1 when the book was written; since version 1.4 it uses the
+    counts directly, 2TP / (2TP + FP + FN), equal in exact arithmetic but not always in the last
+    bit of a float. Both arrays are ``(n, n_labels)`` booleans; every label must have been both
+    present and predicted (no division by zero here).
+    """
+    Y_true, Y_pred = np.asarray(Y_true, dtype=bool), np.asarray(Y_pred, dtype=bool)
+    tp = (Y_true & Y_pred).sum(axis=0).astype(np.float64)
+    precision = tp / Y_pred.sum(axis=0)
+    recall = tp / Y_true.sum(axis=0)
+    return 2 * precision * recall / (precision + recall)
+
+
+def squared_error_per_image(images: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Mean squared pixel difference of each image from its target, in float64 (no wrap-around)."""
+    difference = np.asarray(images, dtype=np.float64) - np.asarray(targets, dtype=np.float64)
+    return (difference**2).mean(axis=1)
+
+
+def plot_image_rows(
+    rows: Mapping[str, np.ndarray], width: float = 8.0, fontsize: float = 11
+) -> plt.Figure:
+    """One row of 28×28 tiles per entry of ``rows``, titled with its key, on a common grey scale.
+
+    Every row is drawn from white (0) to black (255), so that the rows can be compared; larger
+    pixel values (noisy images reach 354) are drawn black.
+    """
+    n_images = max(len(images) for images in rows.values())
+    tile = width / n_images
+    fig, axes = plt.subplots(
+        len(rows), 1, figsize=(width, len(rows) * (tile + 0.3)), squeeze=False, layout="constrained"
+    )
+    for ax, (title, images) in zip(axes[:, 0], rows.items(), strict=True):
+        plots.plot_digits(np.clip(images, 0, 255), ax=ax, per_row=n_images)
+        ax.images[0].set_clim(0, 255)
+        ax.set_title(title, loc="left", fontsize=fontsize)
+    return fig
