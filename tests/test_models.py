@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import joblib
@@ -187,3 +188,14 @@ def test_forest_is_shown_as_the_book_names_it_and_uses_every_core(small_data, mo
     assert seen == [os.cpu_count()]
     serial = forest.set_params(n_jobs=1).fit(X, y).predict(X_test)
     np.testing.assert_array_equal(parallel, serial)
+
+
+def test_cached_results_print_the_same_whether_computed_or_read(small_data) -> None:
+    """A fit that stops at max_iter warns when computed; from the cache it could not: neither."""
+    X, _, y, _ = small_data
+    estimator = SGDClassifier(random_state=42, max_iter=2)
+    for _ in range(2):  # computed, then read from the cache
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            models.cross_val_output(estimator, X, y)
+            models.fit_predict(estimator, X, y, X[:5])

@@ -40,6 +40,11 @@ BOOK_NUMBERS = {
         "F1        0.73251711973438",
         " 0.9274509803921569",
     ],
+    "04": [
+        "SVC prediction: ['5']",
+        "SVC scores per digit: [[ 3.79  0.73  6.06  8.3  -0.29  9.3   1.75  2.77  7.21  4.82]]",
+        "OvR prediction: ['5'] from 10 SVMs",
+    ],
     "05": ["accuracy            0.9705"],
     # 03_classification.ipynb, cells [81]-[85]; the macro F1 as the book's scikit-learn computed it
     "07": [

@@ -16,6 +16,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 from sklearn.model_selection import cross_val_score
+from sklearn.multiclass import OneVsRestClassifier
 from sklearn.multioutput import ClassifierChain
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.svm import SVC
@@ -142,3 +143,15 @@ def test_denoising_scores(mnist) -> None:
     )
     accuracies = [accuracy_score(y_test, part) for part in np.split(forest, 3)]
     assert accuracies == [0.9705, 0.2691, 0.9334]
+
+
+def test_svc_on_2000_images_reads_the_books_digit_with_the_books_scores(mnist) -> None:
+    """The book's SVC and one-versus-rest SVC on the first 2,000 training images (its cells
+    on "Multiclass Classification" print these outputs)."""
+    X_train, _, y_train, _ = mnist
+    svm_clf = SVC(random_state=42).fit(X_train[:2000], y_train[:2000])
+    scores = svm_clf.decision_function(X_train[:1]).round(2)
+    assert svm_clf.predict(X_train[:1]).tolist() == ["5"]
+    assert scores.tolist() == [[3.79, 0.73, 6.06, 8.3, -0.29, 9.3, 1.75, 2.77, 7.21, 4.82]]
+    ovr_clf = OneVsRestClassifier(SVC(random_state=42)).fit(X_train[:2000], y_train[:2000])
+    assert ovr_clf.predict(X_train[:1]).tolist() == ["5"] and len(ovr_clf.estimators_) == 10

@@ -11,6 +11,7 @@ a lock on that call while it computes, the other waits and then reads the result
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
@@ -22,6 +23,7 @@ import scipy
 import sklearn
 from sklearn.base import BaseEstimator, clone
 from sklearn.ensemble import BaseEnsemble, RandomForestClassifier
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import SGDClassifier
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
@@ -97,8 +99,11 @@ def run_cached(function: Callable[..., Any], *args: Any) -> Any:
     joblib keys the result on the function's code and every argument's contents; the library
     versions are passed as an argument so that an upgrade recomputes instead of reusing. While
     one process computes a call, another asking for the same call waits for the cached result.
+    scikit-learn's convergence warnings are silenced (in its worker processes too): a result read
+    back from the cache could not repeat them, so a notebook's output would depend on the cache.
     """
-    with call_lock(lock_name(function, args)):
+    with call_lock(lock_name(function, args)), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
         return memory().cache(function)(*args, LIBRARY_VERSIONS)
 
 
