@@ -238,14 +238,14 @@ def run_notebooks(
     """
     (stage / "notebooks").mkdir(parents=True, exist_ok=True)
     total = len(notebooks)
-    # fork: the workers start without importing anything again; the runner has no threads yet
-    context = multiprocessing.get_context("fork")
+    # spawn: forking a process that already runs threads (joblib's, a test session's) can deadlock
+    context = multiprocessing.get_context("spawn")
     others = set(psutil.Process().children())
     pool = ProcessPoolExecutor(
         max_workers=max(1, min(jobs, total)),
         mp_context=context,
         initializer=start_worker,
-        initargs=(tqdm.get_lock(), context.Value("i", 0)),
+        initargs=(context.RLock(), context.Value("i", 0)),
     )
     futures: dict[Future[tuple[str | None, float]], Path] = {}
     try:
