@@ -68,9 +68,9 @@ def lab_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tree = tmp_path_factory.mktemp("lab")
     (tree / "notebooks").mkdir()
     for path in sorted(settings.NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb")):
-        notebook = parameterize_notebook(
-            nbformat.read(path, as_version=4), {"fixture": str(settings.FIXTURE_FILE)}
-        )
+        notebook = nbformat.read(path, as_version=4)
+        notebook.metadata["papermill"] = nbformat.from_dict({})  # where papermill records its run
+        notebook = parameterize_notebook(notebook, {"fixture": str(settings.FIXTURE_FILE)})
         nbformat.write(notebook, tree / "notebooks" / path.name)
     (tree / "readme_images").mkdir()
     (tree / "scratch").mkdir()
