@@ -15,7 +15,7 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import KFold, cross_val_predict
 from sklearn.neighbors import KNeighborsClassifier
 
-from mnist_study import models, multilabel
+from mnist_study import models, multilabel, plots
 from mnist_study.data import load_mnist
 
 
@@ -133,7 +133,7 @@ def test_squared_error_does_not_wrap_around_on_unsigned_pixels() -> None:
 def test_image_rows_share_one_grey_scale(fixture_arrays: dict[str, np.ndarray]) -> None:
     originals = fixture_arrays["X_test"][:6]
     noisy, _ = multilabel.noisy_copies(originals, originals[:1])
-    fig = multilabel.plot_image_rows({"noisy": noisy, "originals": originals, "blank": 0 * noisy})
+    fig = plots.plot_image_rows({"noisy": noisy, "originals": originals, "blank": 0 * noisy})
     try:
         axes = fig.axes
         assert [ax.get_title(loc="left") for ax in axes] == ["noisy", "originals", "blank"]

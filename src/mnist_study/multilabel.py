@@ -2,23 +2,20 @@
 
 The book's two labels for every digit (*large*: 7, 8 or 9; *odd*), its seeded noise recipe for
 the denoising example, the study's cached fits and cross-validated predictions on float pixels
-(as the book's ``fetch_openml`` gives them), the book's way of computing F1, and the denoising
-figure (confidence intervals come from ``mnist_study.stats``). The expensive results go through
-the study's disk cache (``models.run_cached``); each cached function is self-contained, so
-joblib's key on its code covers everything it computes.
+(as the book's ``fetch_openml`` gives them), the book's way of computing F1 and the denoising
+error. Its figure is drawn by ``plots.plot_image_rows``; intervals come from ``stats``. The
+expensive results go through the study's disk cache (``models.run_cached``); each cached function
+is self-contained, so joblib's key on its code covers everything it computes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import joblib
-import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.model_selection import cross_val_predict as sklearn_cross_val_predict
 
-from mnist_study import models, plots
+from mnist_study import models
 
 __all__ = [
     "LABEL_NAMES",
@@ -29,7 +26,6 @@ __all__ = [
     "fit_predict",
     "multilabel_targets",
     "noisy_copies",
-    "plot_image_rows",
     "squared_error_per_image",
 ]
 
@@ -154,23 +150,3 @@ def squared_error_per_image(images: np.ndarray, targets: np.ndarray) -> np.ndarr
     """Mean squared pixel difference of each image from its target, in float64 (no wrap-around)."""
     difference = np.asarray(images, dtype=np.float64) - np.asarray(targets, dtype=np.float64)
     return (difference**2).mean(axis=1)
-
-
-def plot_image_rows(
-    rows: Mapping[str, np.ndarray], width: float = 8.0, fontsize: float = 11
-) -> plt.Figure:
-    """One row of 28×28 tiles per entry of ``rows``, titled with its key, on a common grey scale.
-
-    Every row is drawn from white (0) to black (255), so that the rows can be compared; larger
-    pixel values (noisy images reach 354) are drawn black.
-    """
-    n_images = max(len(images) for images in rows.values())
-    tile = width / n_images
-    fig, axes = plt.subplots(
-        len(rows), 1, figsize=(width, len(rows) * (tile + 0.3)), squeeze=False, layout="constrained"
-    )
-    for ax, (title, images) in zip(axes[:, 0], rows.items(), strict=True):
-        plots.plot_digits(np.clip(images, 0, 255), ax=ax, per_row=n_images)
-        ax.images[0].set_clim(0, 255)
-        ax.set_title(title, loc="left", fontsize=fontsize)
-    return fig

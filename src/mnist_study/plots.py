@@ -24,6 +24,7 @@ __all__ = [
     "plot_curves",
     "plot_digits",
     "plot_error_grid",
+    "plot_image_rows",
     "plot_precision_recall_vs_threshold",
     "plot_score_bars",
     "plot_shifted_copies",
@@ -332,3 +333,23 @@ def plot_accuracies(
         ax.text(goal, len(scores) - 0.35, f" {goal:.0%} goal", color="crimson", fontsize=9)
     ax.set_xlabel(f"{xlabel} (the axis starts at {low:.0%})")
     return ax
+
+
+def plot_image_rows(
+    rows: Mapping[str, np.ndarray], width: float = 8.0, fontsize: float = 11
+) -> plt.Figure:
+    """One row of 28×28 tiles per entry of ``rows``, titled with its key, on a common grey scale.
+
+    Every row is drawn from white (0) to black (255), so that the rows can be compared; larger
+    pixel values (noisy images reach 354) are drawn black.
+    """
+    n_images = max(len(images) for images in rows.values())
+    tile = width / n_images
+    fig, axes = plt.subplots(
+        len(rows), 1, figsize=(width, len(rows) * (tile + 0.3)), squeeze=False, layout="constrained"
+    )
+    for ax, (title, images) in zip(axes[:, 0], rows.items(), strict=True):
+        plot_digits(np.clip(images, 0, 255), ax=ax, per_row=n_images)
+        ax.images[0].set_clim(0, 255)
+        ax.set_title(title, loc="left", fontsize=fontsize)
+    return fig
