@@ -51,7 +51,7 @@ $(DEV_STAMP): $(STAMP) requirements-dev.lock
 env: $(STAMP) ## Create .venv (CPython 3.11.5 to 3.14) with the pinned packages a reader needs, and the helper package
 
 data: $(STAMP) ## Fetch, verify and cache MNIST (into data/, or the folder in MNIST_STUDY_DATA_DIR)
-	@$(PY) -m mnist_study.data
+	@$(PY) -m tools.fetch_data
 
 figures: data ## Main job: fetch the data, run every notebook (JOBS=1: one at a time), regenerate readme_images/
 	@$(RUNNER)

