@@ -1,4 +1,4 @@
-"""Shared test helpers: the committed MNIST fixture and a loopback HTTP server."""
+"""Shared test helpers: the committed MNIST fixture, stand-in sources and loopback servers."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 
 from mnist_study import settings
-from mnist_study.formats import ARRAY_NAMES, IDX_FILES
+from mnist_study.downloads import Deadline
+from mnist_study.formats import ARRAY_NAMES, IDX_FILES, SourceError
+from mnist_study.sources import Source
 
 ROOT = settings.ROOT
 FIXTURE_PATH = settings.FIXTURE_FILE
@@ -30,6 +32,32 @@ def fixture_arrays() -> dict[str, np.ndarray]:
     """The committed fixture's four arrays (uint8 pixels, uint8 digit labels)."""
     with np.load(FIXTURE_PATH) as npz:
         return {name: npz[name] for name in ARRAY_NAMES}
+
+
+def constant_source(name: str, arrays: dict[str, np.ndarray], calls: list[str]) -> Source:
+    """A source that records its use and returns copies of ``arrays``."""
+
+    def fetch(_workdir: Path, _deadline: Deadline) -> dict[str, np.ndarray]:
+        calls.append(name)
+        return {key: value.copy() for key, value in arrays.items()}
+
+    return Source(name, fetch)
+
+
+def failing_source(name: str, reason: str, calls: list[str]) -> Source:
+    """A source that records its use and fails with ``reason``."""
+
+    def fetch(_workdir: Path, _deadline: Deadline) -> dict[str, np.ndarray]:
+        calls.append(name)
+        raise SourceError(reason)
+
+    return Source(name, fetch)
+
+
+def assert_fixture(arrays: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> None:
+    """Assert that ``arrays`` holds the arrays of ``expected``, equal element by element."""
+    for name, value in expected.items():
+        np.testing.assert_array_equal(arrays[name], value)
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -107,3 +135,14 @@ def closed_port_url() -> Iterator[str]:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     yield f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture
+def silent_url() -> Iterator[str]:
+    """A loopback URL whose server accepts connections and never answers (a silent network)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)  # the kernel completes the handshakes; nothing reads or replies
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/"

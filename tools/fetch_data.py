@@ -1,6 +1,7 @@
 """Fetch, verify and cache MNIST from the command line (``make data``), or rebuild the fixture.
 
-Usage::
+If no source answers, it prints what each one said and how to place the files by hand, and exits
+with status 1, without a traceback (130 on Ctrl-C). Usage::
 
     python -m tools.fetch_data                  # the full dataset into data/ (make data)
     python -m tools.fetch_data --write-fixture  # rebuild tests/fixtures/mnist_784_fixture.npz
@@ -10,14 +11,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from mnist_study import settings
-from mnist_study.data import CACHE_NAME, load_mnist, stratified_subset, write_cache
+from mnist_study.data import MnistUnavailableError, load_mnist, stratified_subset
 from mnist_study.digests import FIXTURE, array_sha256
 from mnist_study.formats import ARRAY_NAMES
+from mnist_study.storage import CACHE_NAME, write_cache
 
 logger = logging.getLogger("mnist_study")
 
@@ -62,10 +65,20 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if args.write_fixture:
-        write_fixture(args.write_fixture)
-    else:
-        fetch()
+    try:
+        if args.write_fixture:
+            write_fixture(args.write_fixture)
+        else:
+            fetch()
+    except MnistUnavailableError as error:
+        print(f"\n{error}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except OSError as error:  # the fixture's path could not be written
+        print(f"\n{error}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        print("\ninterrupted: nothing was cached", file=sys.stderr)
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

