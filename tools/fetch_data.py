@@ -73,8 +73,8 @@ def main(argv: list[str] | None = None) -> None:
     except MnistUnavailableError as error:
         print(f"\n{error}", file=sys.stderr)
         raise SystemExit(1) from None
-    except OSError as error:  # the fixture's path could not be written
-        print(f"\n{error}", file=sys.stderr)
+    except OSError as error:  # the fixture's path cannot be written
+        print(f"could not write {args.write_fixture}: {error.strerror or error}", file=sys.stderr)
         raise SystemExit(1) from None
     except KeyboardInterrupt:
         print("\ninterrupted: nothing was cached", file=sys.stderr)
