@@ -38,6 +38,17 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 VIEWPORT = {"width": 1400, "height": 900}
+# Pen strokes on the drawing widget's 280 × 280 canvas, as (x, y) points: a 5 (its top bar, then
+# its back and belly in one stroke) and a 1. The browser test and the README's picture draw them.
+DRAWN_FIVE = [
+    [(195, 45), (105, 45)],
+    [
+        *[(105, 45), (95, 135), (110, 132), (128, 126), (146, 125), (164, 130), (180, 139)],
+        *[(192, 152), (199, 169), (200, 186), (195, 202), (185, 217), (170, 228), (152, 234)],
+        *[(134, 235), (116, 230), (100, 221), (88, 208)],
+    ],
+]
+DRAWN_ONE = [[(140, 30), (140, 250)]]
 
 
 @contextmanager

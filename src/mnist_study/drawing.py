@@ -34,7 +34,6 @@ BOX = 20  # the box its digit's bounding box is scaled to fit
 CENTRE = 14  # the pixel its centre of mass is placed on (row and column)
 CANVAS_SIZE = 280  # the drawing canvas, in pixels (ten MNIST pixels each way)
 STROKE_WIDTH = 22  # the pen, in canvas pixels: about MNIST's stroke for a digit of canvas height
-INK = 127  # a pixel brighter than this is ink (a greyscale image thresholded at half)
 TOO_SMALL = CANVAS_SIZE // 10  # ink spanning fewer canvas pixels than this is a dot, not a digit
 
 
@@ -79,7 +78,7 @@ def prepare(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image)
     if image.ndim != 2:
         raise ValueError(f"expected a 2-D greyscale image, got an array of shape {image.shape}")
-    box = ink_box(image > INK)
+    box = ink_box(image)
     if box is None:
         raise ValueError("the image is blank: there is no digit to prepare")
     ink = image[box].astype(np.float32)
