@@ -13,7 +13,8 @@ function render({ model, el }) {
   const size = model.get("size");
   const root = element("div", "digit-pad", el);
   const left = element("div", "digit-pad-column", root);
-  const canvas = element("canvas", "digit-pad-canvas", left);
+  const frame = element("div", "digit-pad-frame", left);
+  const canvas = element("canvas", "digit-pad-canvas", frame);
   canvas.width = canvas.height = size;
   const clear = element("button", "digit-pad-clear", left, "Clear");
   const right = element("div", "digit-pad-column", root);
