@@ -50,7 +50,6 @@ def fit_readers(X_train: np.ndarray, y_train: np.ndarray) -> Readers:
     """The stage-1 SGD 5-detector and the stage-5 random forest, fitted once (disk cache)."""
     detector = models.run_cached(compute_fit, models.sgd_classifier(), X_train, y_train == "5")
     classifier = models.run_cached(compute_fit, models.random_forest(), X_train, y_train)
-    classifier.set_params(n_jobs=1)  # one image at a time: worker processes would only slow it
     return Readers(detector, classifier)
 
 
