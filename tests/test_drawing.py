@@ -57,8 +57,8 @@ def moved_by_one_pixel(digits: np.ndarray) -> list[np.ndarray]:
 def test_a_digit_enlarged_exactly_anywhere_comes_back_within_one_grey_level(fixture_data) -> None:
     """Enlarged by whole pixels, nothing is resampled: preparation must undo it exactly.
 
-    One grey level is allowed because preparation stretches the darkest grey to 255, as most
-    MNIST digits have it; the others stop at 254 and come back one level darker.
+    One grey level is allowed because preparation stretches the strongest ink to 255, as most
+    MNIST digits have it; the others stop at 254 and come back one level stronger.
     """
     X_test = fixture_data[1]
     rng = np.random.default_rng(1)

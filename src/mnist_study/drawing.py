@@ -72,8 +72,8 @@ def prepare(image: np.ndarray) -> np.ndarray:
     """MNIST's preparation of a greyscale image (ink bright): a flat 784-pixel uint8 digit.
 
     The ink's bounding box is scaled to fit 20 × 20 keeping its aspect ratio, with area-averaging
-    (anti-aliased) resampling, its darkest grey stretched to 255 as in MNIST's digits, and placed
-    in 28 × 28 with its centre of mass on the centre pixel. A blank image raises ValueError.
+    (anti-aliased) resampling, its strongest ink stretched to 255 as in most MNIST digits, and
+    placed in 28 × 28 with its centre of mass on the centre pixel. A blank image raises ValueError.
     """
     image = np.asarray(image)
     if image.ndim != 2:
