@@ -40,10 +40,9 @@ def start_seconds(cache: str) -> float:
 
 def answer_seconds(cache: str) -> list[float]:
     """The time of each answer while the test strokes are drawn, ``ROUNDS`` times over."""
-    from mnist_study import models
+    from mnist_study import drawing, models
     from mnist_study.data import load_mnist
     from mnist_study.digit_pad import DigitPad, fit_readers
-    from tools.screenshot import DRAWN_FIVE, DRAWN_ONE
 
     before = os.environ.get(settings.CACHE_DIR_ENV)
     os.environ[settings.CACHE_DIR_ENV] = cache
@@ -58,7 +57,7 @@ def answer_seconds(cache: str) -> list[float]:
         models.memory.cache_clear()
     times = []
     for _ in range(ROUNDS):
-        for digit in (DRAWN_FIVE, DRAWN_ONE):
+        for digit in (drawing.FIVE, drawing.ONE):
             pad.strokes = []
             for count in range(1, len(digit) + 1):
                 started = time.perf_counter()

@@ -11,7 +11,6 @@ from scipy import ndimage
 
 from mnist_study import digit_pad, drawing, models
 from mnist_study.data import load_mnist
-from tools.screenshot import DRAWN_FIVE, DRAWN_ONE
 
 
 @pytest.fixture(scope="module")
@@ -111,8 +110,8 @@ def test_the_models_read_drawn_digits_as_they_read_the_originals(fixture_data, r
 @pytest.mark.parametrize(
     "strokes",
     [
-        DRAWN_FIVE,
-        DRAWN_ONE,
+        drawing.FIVE,
+        drawing.ONE,
         [[(0, 0), (279, 0)]],
         [[(10, 270), (270, 10)], [(-50, 140), (400, 150)]],
     ],
@@ -140,8 +139,8 @@ def test_prepare_refuses_what_is_not_a_drawing(image) -> None:
 
 def test_the_drawn_five_and_one_are_read_as_such(readers) -> None:
     """What the browser test draws: the detector says 5 for the 5 only, the forest reads both."""
-    five = digit_pad.answer(readers, DRAWN_FIVE)
-    one = digit_pad.answer(readers, DRAWN_ONE)
+    five = digit_pad.answer(readers, drawing.FIVE)
+    one = digit_pad.answer(readers, drawing.ONE)
     assert (five["detector"], one["detector"]) == ("5", "not 5")
     assert five["message"].startswith("The forest reads a 5,")
     assert one["message"].startswith("The forest reads a 1,")
@@ -177,7 +176,7 @@ def test_a_stroke_along_the_border_is_read_like_any_other(readers) -> None:
 def test_the_widget_answers_each_new_drawing_and_clears(readers) -> None:
     pad = digit_pad.DigitPad(readers)
     assert "Draw a digit" in pad.message
-    pad.strokes = [list(map(list, stroke)) for stroke in DRAWN_FIVE]
+    pad.strokes = [list(map(list, stroke)) for stroke in drawing.FIVE]
     assert pad.detector == "5" and len(pad.prepared) == 784
     assert repr(pad) == "DigitPad(strokes=2, detector='5')"
     pad.strokes = []

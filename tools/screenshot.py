@@ -23,6 +23,7 @@ import nbformat
 from playwright.sync_api import Page, sync_playwright
 
 from mnist_study import settings
+from mnist_study.drawing import FIVE
 from tools.lab import LabServer, running_lab
 
 __all__ = [
@@ -51,17 +52,6 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 VIEWPORT = {"width": 1400, "height": 900}
-# Pen strokes on the drawing widget's 280 × 280 canvas, as (x, y) points: a 5 (its top bar, then
-# its back and belly in one stroke) and a 1. The browser test and the README's picture draw them.
-DRAWN_FIVE = [
-    [(195, 45), (105, 45)],
-    [
-        *[(105, 45), (95, 135), (110, 132), (128, 126), (146, 125), (164, 130), (180, 139)],
-        *[(192, 152), (199, 169), (200, 186), (195, 202), (185, 217), (170, 228), (152, 234)],
-        *[(134, 235), (116, 230), (100, 221), (88, 208)],
-    ],
-]
-DRAWN_ONE = [[(140, 30), (140, 250)]]
 
 
 @contextmanager
@@ -168,7 +158,7 @@ def draw_a_digit(output: Path = DRAWING, timeout_s: float = 600) -> None:
         page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click()
         page.locator(".digit-pad-canvas").wait_for(timeout=timeout_s * 1000)
         wait_for_reading(page, "Draw a digit")
-        draw(page, DRAWN_FIVE)
+        draw(page, FIVE)
         wait_for_reading(page, "reads a 5")
         widget = page.locator(".digit-pad")
         widget.evaluate("(widget) => widget.scrollIntoView({block: 'center'})")

@@ -19,6 +19,8 @@ from scipy import ndimage
 __all__ = [
     "BOX",
     "CANVAS_SIZE",
+    "FIVE",
+    "ONE",
     "SIDE",
     "STROKE_WIDTH",
     "TOO_SMALL",
@@ -35,6 +37,17 @@ CENTRE = 14  # the pixel its centre of mass is placed on (row and column)
 CANVAS_SIZE = 280  # the drawing canvas, in pixels (ten MNIST pixels each way)
 STROKE_WIDTH = 22  # the pen, in canvas pixels: about MNIST's stroke for a digit of canvas height
 TOO_SMALL = CANVAS_SIZE // 10  # ink spanning fewer canvas pixels than this is a dot, not a digit
+# Two drawings on the 280 × 280 canvas, pen strokes of (x, y) points: a 5 (its top bar, then its
+# back and belly in one stroke) and a 1. The notebook, the tests and the README's picture use them.
+FIVE = [
+    [(195, 45), (105, 45)],
+    [
+        *[(105, 45), (95, 135), (110, 132), (128, 126), (146, 125), (164, 130), (180, 139)],
+        *[(192, 152), (199, 169), (200, 186), (195, 202), (185, 217), (170, 228), (152, 234)],
+        *[(134, 235), (116, 230), (100, 221), (88, 208)],
+    ],
+]
+ONE = [[(140, 30), (140, 250)]]
 
 
 def rasterize(

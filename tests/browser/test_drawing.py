@@ -11,7 +11,8 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import Page
 
-from tools.screenshot import DRAWN_FIVE, DRAWN_ONE, draw, wait_for_reading
+from mnist_study.drawing import FIVE, ONE
+from tools.screenshot import draw, wait_for_reading
 
 pytestmark = pytest.mark.browser
 
@@ -47,7 +48,7 @@ def test_drawing_a_5_and_a_1_with_the_mouse(page: Page, run_all: Callable[[str],
     wait_for_reading(page, "Draw a digit")
     assert shown(page)["detector"] == "" and shown(page)["inked"] == 0
 
-    draw(page, DRAWN_FIVE)
+    draw(page, FIVE)
     wait_for_reading(page, "reads a 5")
     five = shown(page)
     assert five["detector"] == "Is it a 5? Yes: 5"
@@ -57,7 +58,7 @@ def test_drawing_a_5_and_a_1_with_the_mouse(page: Page, run_all: Callable[[str],
 
     clear(page)
     assert shown(page)["inked"] == 0 and shown(page)["values"] == [""] * 10
-    draw(page, DRAWN_ONE)
+    draw(page, ONE)
     wait_for_reading(page, "reads a 1")
     assert shown(page)["detector"] == "Is it a 5? No: not 5"
     clear(page)
