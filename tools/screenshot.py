@@ -160,8 +160,13 @@ def draw_a_digit(output: Path = DRAWING, timeout_s: float = 600) -> None:
         wait_for_reading(page, "Draw a digit")
         draw(page, FIVE)
         wait_for_reading(page, "reads a 5")
-        widget = page.locator(".digit-pad")
-        widget.evaluate("(widget) => widget.scrollIntoView({block: 'center'})")
+        # The widget shown alone in a panel of its own ("Create New View for Cell Output"): in the
+        # notebook its pixels would depend, by fractions of a pixel, on the cells above it.
+        page.set_viewport_size({"width": VIEWPORT["width"], "height": 1400})  # room for it below
+        page.locator(".digit-pad").click(button="right", position={"x": 2, "y": 2})
+        page.locator('.lm-Menu-item[data-command="notebook:create-output-view"]').click()
+        widget = page.locator(".jp-LinkedOutputView .digit-pad")
+        widget.locator(".digit-pad-message", has_text="reads a 5").wait_for()
         page.evaluate("document.fonts.ready")
         widget.screenshot(path=output)
     print(f"wrote {output}")
