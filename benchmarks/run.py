@@ -26,6 +26,7 @@ from pathlib import Path
 
 import psutil
 
+from benchmarks import drawing
 from mnist_study import settings
 
 ROOT = settings.ROOT
@@ -159,6 +160,7 @@ def main() -> int:
         f"{'met' if peak <= MEMORY_TARGET_GB else 'NOT met'}",
         f"- exit codes: {'all 0' if all(r.exit_code == 0 for r in rows) else 'NOT all 0'}",
         f"- `load_mnist()` from the verified cache: {load:.2f} s (median of 5; target < 1 s)",
+        *drawing.verdicts(),
     ]
     import numpy
     import sklearn

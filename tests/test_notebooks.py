@@ -152,7 +152,7 @@ def test_readme_shows_every_exported_figure() -> None:
         assert f"readme_images/{figure.name}" in readme, figure.name
     sources = "\n".join(json.dumps(nbformat.read(p, as_version=4).cells) for p in NOTEBOOKS)
     for figure in (ROOT / "readme_images").glob("*.png"):
-        if figure.name != "jupyter_notebook_location.png":
+        if figure.name not in {"jupyter_notebook_location.png", "draw_a_digit.png"}:  # screenshots
             assert figure.name in sources, f"{figure.name} is written by no notebook"
 
 

@@ -1,8 +1,11 @@
-"""The README's picture of JupyterLab, taken in Debian's headless Chromium through playwright.
+"""The README's pictures of JupyterLab and of the drawing widget, taken in Debian's headless
+Chromium through playwright.
 
-``chromium_page`` and ``open_notebook`` are also the browser test's way in (``tests/browser/``).
+``chromium_page``, ``open_notebook`` and ``draw`` are also the browser test's way in
+(``tests/browser/``).
 
-    python -m tools.screenshot    # make screenshot
+    python -m tools.screenshot            # make screenshot: both pictures
+    python -m tools.screenshot drawing    # only the drawing widget's
 """
 
 from __future__ import annotations
@@ -20,12 +23,23 @@ import nbformat
 from playwright.sync_api import Page, sync_playwright
 
 from mnist_study import settings
+from mnist_study.drawing import FIVE
 from tools.lab import LabServer, running_lab
 
-__all__ = ["chromium_page", "main", "open_notebook", "screenshot"]
+__all__ = [
+    "chromium_page",
+    "draw",
+    "draw_a_digit",
+    "main",
+    "open_notebook",
+    "screenshot",
+    "wait_for_reading",
+]
 
 SCREENSHOT = settings.README_FIGURE_DIR / "jupyter_notebook_location.png"
 FIRST_NOTEBOOK = "notebooks/01_is_it_a_5.ipynb"
+DRAWING = settings.README_FIGURE_DIR / "draw_a_digit.png"
+DRAWING_NOTEBOOK = "notebooks/08_draw_a_digit.ipynb"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
     "--headless",
@@ -111,11 +125,67 @@ def screenshot(output: Path = SCREENSHOT) -> None:
     print(f"wrote {output}")
 
 
+def draw(page: Page, strokes: Sequence[Sequence[tuple[float, float]]]) -> None:
+    """Draw pen strokes with the mouse on the drawing widget's canvas (in canvas pixels)."""
+    canvas = page.locator(".digit-pad-canvas")
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    if box is None:
+        raise RuntimeError("the drawing widget's canvas is not on the page")
+    for (x, y), *rest in strokes:
+        page.mouse.move(box["x"] + x, box["y"] + y)
+        page.mouse.down()
+        for x, y in rest:
+            page.mouse.move(box["x"] + x, box["y"] + y, steps=4)
+        page.mouse.up()
+
+
+def wait_for_reading(page: Page, text: str, timeout_s: float = 30) -> None:
+    """Wait until the drawing widget's message contains ``text``."""
+    page.locator(".digit-pad-message", has_text=text).wait_for(timeout=timeout_s * 1000)
+
+
+def draw_a_digit(output: Path = DRAWING, timeout_s: float = 600) -> None:
+    """Save a picture of the drawing widget (stage 8, full data) after a 5 is drawn on it."""
+    with (
+        tempfile.TemporaryDirectory(prefix="mnist-screenshot-") as root,
+        running_lab(Path(root), read_only=True) as server,
+        chromium_page() as page,
+    ):
+        notebooks_as_the_kernel_sees_them(Path(root))
+        open_notebook(page, server, DRAWING_NOTEBOOK)
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click()
+        page.locator(".digit-pad-canvas").wait_for(timeout=timeout_s * 1000)
+        wait_for_reading(page, "Draw a digit")
+        draw(page, FIVE)
+        wait_for_reading(page, "reads a 5")
+        # The widget shown alone in a panel of its own ("Create New View for Cell Output"): in the
+        # notebook its pixels would depend, by fractions of a pixel, on the cells above it.
+        page.set_viewport_size({"width": VIEWPORT["width"], "height": 1400})  # room for it below
+        page.locator(".digit-pad").click(button="right", position={"x": 2, "y": 2})
+        page.locator('.lm-Menu-item[data-command="notebook:create-output-view"]').click()
+        widget = page.locator(".jp-LinkedOutputView .digit-pad")
+        widget.locator(".digit-pad-message", has_text="reads a 5").wait_for()
+        page.evaluate("document.fonts.ready")
+        widget.screenshot(path=output)
+    print(f"wrote {output}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the process exit status."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output", type=Path, default=SCREENSHOT, help="PNG file to write")
-    screenshot(parser.parse_args(argv).output)
+    parser.add_argument(
+        "pictures",
+        nargs="*",
+        choices=["lab", "drawing"],
+        help="which pictures to take (default: both)",
+    )
+    pictures = parser.parse_args(argv).pictures or ["lab", "drawing"]
+    if "lab" in pictures:
+        screenshot()
+    if "drawing" in pictures:
+        draw_a_digit()
     return 0
 
 

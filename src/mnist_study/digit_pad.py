@@ -1,0 +1,119 @@
+"""The drawing widget: draw a digit in JupyterLab, and the study's models read it as you draw.
+
+The widget is an anywidget (a small JavaScript module and style sheet in ``static/``, no build
+step): the browser draws the strokes and sends them here when one ends; ``answer`` prepares the
+drawing as MNIST's digits were (``drawing.prepare``) and asks the stage-1 detector and the
+ten-class model, and the widget shows the prepared image, the detector's answer and the
+probabilities.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import joblib
+import numpy as np
+import traitlets
+from sklearn.base import BaseEstimator, clone
+
+from mnist_study import drawing, models
+
+__all__ = ["DigitPad", "Readers", "answer", "fit_readers"]
+
+STATIC = Path(__file__).parent / "static"
+# Model ids numbered within the kernel, instead of random ones, so that an executed notebook
+# showing the widget is the same from one run to the next.
+MODEL_NUMBERS = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Readers:
+    """The two models that read a drawing: a 5-detector and a ten-class classifier."""
+
+    detector: BaseEstimator
+    classifier: BaseEstimator
+
+
+def compute_fit(
+    estimator: BaseEstimator, X: np.ndarray, y: np.ndarray, library_versions: dict[str, str]
+) -> BaseEstimator:
+    """A fresh copy of ``estimator`` fitted on ``X``, ``y`` (on every core it can use)."""
+    with joblib.parallel_config(n_jobs=-1):
+        return clone(estimator).fit(X, y)
+
+
+def fit_readers(X_train: np.ndarray, y_train: np.ndarray) -> Readers:
+    """The stage-1 SGD 5-detector and the stage-5 random forest, fitted once (disk cache)."""
+    detector = models.run_cached(compute_fit, models.sgd_classifier(), X_train, y_train == "5")
+    classifier = models.run_cached(compute_fit, models.random_forest(), X_train, y_train)
+    return Readers(detector, classifier)
+
+
+def answer(readers: Readers, strokes: list) -> dict[str, Any]:
+    """What the widget shows for ``strokes``: the prepared image and the models' answers.
+
+    Keys: ``prepared`` (784 grey levels, or none), ``message`` (a sentence for the reader),
+    ``detector`` ("5", "not 5" or ""), ``probabilities`` (ten, or none).
+    """
+    nothing: dict[str, Any] = {"prepared": [], "detector": "", "probabilities": []}
+    try:
+        canvas = drawing.rasterize(strokes)
+    except (TypeError, ValueError):
+        return {**nothing, "message": "The drawing could not be read: press Clear and draw again."}
+    box = drawing.ink_box(canvas)
+    if box is None:
+        return {**nothing, "message": "Draw a digit in the box, as large as the box allows."}
+    if max(side.stop - side.start for side in box) < drawing.TOO_SMALL:
+        return {**nothing, "message": "That is a dot, not a digit: draw it larger."}
+    digit = drawing.prepare(canvas)
+    X = digit[np.newaxis].astype(float)
+    is_5 = bool(readers.detector.predict(X)[0])
+    probabilities = readers.classifier.predict_proba(X)[0]
+    best = int(np.argmax(probabilities))
+    label = readers.classifier.classes_[best]
+    return {
+        "prepared": digit.tolist(),
+        "detector": "5" if is_5 else "not 5",
+        "probabilities": [round(float(p), 4) for p in probabilities],
+        "message": f"The forest reads a {label}, with confidence {probabilities[best]:.0%}.",
+    }
+
+
+class DigitPad(anywidget.AnyWidget):
+    """A canvas to draw a digit on, the 28 × 28 image the models receive, and their answers."""
+
+    _esm = STATIC / "digit_pad.js"
+    _css = STATIC / "digit_pad.css"
+
+    size = traitlets.Int(drawing.CANVAS_SIZE).tag(sync=True)
+    pen = traitlets.Int(drawing.STROKE_WIDTH).tag(sync=True)
+    strokes = traitlets.List([]).tag(sync=True)
+    prepared = traitlets.List([]).tag(sync=True)
+    detector = traitlets.Unicode("").tag(sync=True)
+    probabilities = traitlets.List([]).tag(sync=True)
+    message = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, readers: Readers, **kwargs: Any) -> None:
+        self.readers = readers
+        kwargs.setdefault("model_id", f"mnist-study-digit-pad-{next(MODEL_NUMBERS)}")
+        super().__init__(**kwargs)
+        self.show(answer(readers, self.strokes))
+
+    def __repr__(self) -> str:
+        """A repr without the object's address, so that a notebook's output is reproducible."""
+        return f"DigitPad(strokes={len(self.strokes)}, detector={self.detector!r})"
+
+    def show(self, shown: dict[str, Any]) -> None:
+        """Set what the widget shows, in one message to the browser."""
+        with self.hold_sync():
+            for name, value in shown.items():
+                setattr(self, name, value)
+
+    @traitlets.observe("strokes")
+    def read(self, change: dict[str, Any]) -> None:
+        """Answer a new drawing (a stroke ended, or Clear was pressed)."""
+        self.show(answer(self.readers, change["new"]))
