@@ -1,7 +1,8 @@
-"""The notebook runner: normalised output, all-or-nothing updates, clear failures."""
+"""The notebook runner: normalised output, all-or-nothing updates, clear failures, clean stops."""
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
@@ -19,6 +20,7 @@ from conftest import ROOT
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from tools import run_notebooks as runner
+from tools.normalise import normalise_notebook
 
 
 def write_notebook(path: Path, sources: list[str]) -> None:
@@ -90,7 +92,7 @@ def test_stream_chunks_are_merged_into_one_output(tmp_path: Path) -> None:
     ]
     path = tmp_path / "chunks.ipynb"
     nbformat.write(notebook, path)
-    runner.normalise_notebook(path)
+    normalise_notebook(path)
     outputs = nbformat.read(path, as_version=4).cells[0].outputs
     assert [o.get("name", o.output_type) for o in outputs] == [
         "stdout",
@@ -142,6 +144,7 @@ def test_failing_cell_stops_the_run_and_changes_nothing(
         "ValueError: broken on purpose"
     ) in err
     assert "Nothing under notebooks/ or readme_images/ was changed" in err
+    assert "Fix the cell and re-run" in err
     assert snapshot(project / "notebooks", project / "readme_images") == before
 
 
@@ -216,45 +219,28 @@ def test_an_unreadable_notebook_is_named_and_changes_nothing(
     assert runner.main(["--root", str(project)]) == 1
     err = capsys.readouterr().err
     assert "02_second.ipynb failed outside its cells" in err
+    assert "Fix the cell" not in err, "the failure is not a cell's"
+    assert "not a cell's" in err
+    assert snapshot(project / "notebooks", project / "readme_images") == before
+
+
+def test_a_kernel_that_dies_is_not_called_a_failing_cell(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_notebook(
+        project / "notebooks" / "02_second.ipynb", ['figure_dir = "."', "import os\nos._exit(1)"]
+    )
+    before = snapshot(project / "notebooks", project / "readme_images")
+    assert runner.main(["--root", str(project), "--jobs", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "02_second.ipynb failed outside its cells: DeadKernelError" in err
+    assert "Fix the cell" not in err
     assert snapshot(project / "notebooks", project / "readme_images") == before
 
 
 def test_unknown_notebook_name_is_an_error(project: Path) -> None:
     with pytest.raises(SystemExit, match="no such notebook: 07_missing"):
         runner.main(["--root", str(project), "07_missing"])
-
-
-def test_interrupt_leaves_committed_files_untouched(tmp_path: Path) -> None:
-    """A real Ctrl-C (SIGINT) while a notebook runs: exit 130, nothing moved into place."""
-    for name in ("notebooks", "readme_images"):
-        (tmp_path / name).mkdir()
-    write_notebook(
-        tmp_path / "notebooks" / "01_slow.ipynb",
-        [
-            'figure_dir = "."',
-            "from pathlib import Path\nPath(figure_dir, 'slow.png').write_bytes(b'new')",
-            "import time\ntime.sleep(60)",
-        ],
-    )
-    (tmp_path / "readme_images" / "slow.png").write_bytes(b"committed")
-    before = snapshot(tmp_path / "notebooks", tmp_path / "readme_images")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tools.run_notebooks", "--root", str(tmp_path)],
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    deadline = time.monotonic() + 60
-    while not (tmp_path / "build" / "staging" / "readme_images" / "slow.png").exists():
-        assert time.monotonic() < deadline, "the notebook never started"
-        assert process.poll() is None, process.stderr.read()
-        time.sleep(0.2)
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=60)
-    assert process.returncode == 130, err
-    assert "interrupted" in err
-    assert snapshot(tmp_path / "notebooks", tmp_path / "readme_images") == before
-    assert not (tmp_path / "build" / "staging").exists()
 
 
 @pytest.mark.smoke
@@ -298,3 +284,187 @@ def test_a_second_run_in_the_same_checkout_is_refused(
     assert "already being run" in capsys.readouterr().err
     assert snapshot(project / "notebooks", project / "readme_images") == before
     assert runner.main(["--root", str(project)]) == 0, "the lock is free once its holder ends"
+
+
+def start_runner(root: Path, *args: str) -> subprocess.Popen[str]:
+    """The runner on ``root`` as a separate process, its stderr captured."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tools.run_notebooks", "--root", str(root), *args],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+
+
+def wait_until_running(process: subprocess.Popen[str], markers: list[Path]) -> None:
+    """Wait until every marker file exists (written by a running cell)."""
+    deadline = time.monotonic() + 120
+    while not all(marker.exists() for marker in markers):
+        assert time.monotonic() < deadline, "the notebooks never started"
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        time.sleep(0.1)
+
+
+def running_cell(marker: Path, until: str = "False") -> str:
+    """A cell that starts a child process of the kernel, writes ``marker``, waits for ``until``."""
+    return (
+        "import subprocess, sys, time\n"
+        "from pathlib import Path\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])\n"
+        f"Path(r'{marker}').write_text(str(child.pid))\n"
+        "deadline = time.monotonic() + 300\n"
+        f"while not ({until}) and time.monotonic() < deadline:\n"
+        "    time.sleep(0.1)"
+    )
+
+
+def gone(pids: set[int]) -> bool:
+    """Whether none of the processes is still running (a zombie has ended)."""
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                return False
+        except psutil.NoSuchProcess:
+            continue
+    return True
+
+
+def wait_until_gone(pids: set[int]) -> None:
+    deadline = time.monotonic() + 30
+    while not gone(pids):
+        assert time.monotonic() < deadline, f"still running: {pids}"
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize(
+    ("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)]
+)
+def test_a_signal_stops_every_process_and_changes_nothing(
+    project: Path, signum: signal.Signals, status: int
+) -> None:
+    """Both notebooks running, each kernel with a child: the signal ends them all, in one line."""
+    markers = [project / f"{name}.running" for name in ("01_first", "02_second")]
+    for name, marker in zip(("01_first", "02_second"), markers, strict=True):
+        write_notebook(
+            project / "notebooks" / f"{name}.ipynb",
+            [
+                'figure_dir = "."',
+                f"from pathlib import Path\nPath(figure_dir, '{name}.png').write_bytes(b'new')",
+                running_cell(marker),
+            ],
+        )
+    before = snapshot(project / "notebooks", project / "readme_images")
+    process = start_runner(project, "--jobs", "2")
+    wait_until_running(process, markers)
+    family = {child.pid for child in psutil.Process(process.pid).children(recursive=True)}
+    kernel_children = {int(marker.read_text()) for marker in markers}
+    assert kernel_children <= family
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == status, err
+    assert "Traceback" not in err
+    assert "Kernel died" not in err
+    said = [line for line in err.splitlines() if "interrupted" in line or "error" in line]
+    assert said == [
+        f"interrupted ({signum.name}): nothing under notebooks/ or readme_images/ was changed."
+    ]
+    wait_until_gone(family)
+    assert snapshot(project / "notebooks", project / "readme_images") == before
+    assert list((project / "build" / "runs").iterdir()) == [], "the staging folder was left"
+
+
+def test_a_second_run_is_refused_while_one_runs_and_the_first_completes(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The lock is held for the whole run: a second is refused and touches none of its files."""
+    marker, release = project / "started", project / "release"
+    write_notebook(
+        project / "notebooks" / "02_second.ipynb",
+        [
+            'figure_dir = "."',
+            "from pathlib import Path\nPath(figure_dir, '02_second.png').write_bytes(b'first')",
+            running_cell(marker, until=f"Path(r'{release}').exists()"),
+        ],
+    )
+    first = start_runner(project, "--jobs", "1")
+    wait_until_running(first, [marker])
+    staged = snapshot(project / "build" / "runs")
+    committed = snapshot(project / "notebooks", project / "readme_images")
+    assert runner.main(["--root", str(project)]) == 1
+    assert "already being run" in capsys.readouterr().err
+    assert snapshot(project / "build" / "runs") == staged
+    assert snapshot(project / "notebooks", project / "readme_images") == committed
+    release.touch()
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    assert (project / "readme_images" / "02_second.png").read_bytes() == b"first"
+    assert (project / "readme_images" / "01_first.png").read_bytes() == b"png 01_first"
+    assert list((project / "build" / "runs").iterdir()) == []
+
+
+def test_a_killed_runner_takes_its_workers_and_kernels_with_it(project: Path) -> None:
+    """SIGKILL gives the runner no chance to stop anything: its workers must end on their own.
+
+    The next run then starts from a clean slate and puts only its own files in place.
+    """
+    marker = project / "started"
+    write_notebook(
+        project / "notebooks" / "02_second.ipynb",
+        [
+            'figure_dir = "."',
+            "from pathlib import Path\nPath(figure_dir, '02_second.png').write_bytes(b'killed')",
+            running_cell(marker),
+        ],
+    )
+    process = start_runner(project, "--jobs", "2")
+    wait_until_running(process, [marker])
+    family = {child.pid for child in psutil.Process(process.pid).children(recursive=True)}
+    assert int(marker.read_text()) in family
+    process.kill()
+    process.communicate(timeout=60)
+    wait_until_gone(family)
+    write_notebook(
+        project / "notebooks" / "02_second.ipynb",
+        [
+            'figure_dir = "."',
+            "from pathlib import Path\nPath(figure_dir, '02_second.png').write_bytes(b'second')",
+        ],
+    )
+    assert runner.main(["--root", str(project)]) == 0
+    assert (project / "readme_images" / "02_second.png").read_bytes() == b"second"
+    assert list((project / "build" / "runs").iterdir()) == [], "the killed run's folder was left"
+
+
+def test_a_target_that_cannot_be_written_changes_nothing(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder where a figure goes (works as root, unlike permissions): nothing is moved."""
+    (project / "readme_images" / "02_second.png").mkdir()
+    before = snapshot(project / "notebooks", project / "readme_images")
+    assert runner.main(["--root", str(project)]) == 1
+    err = capsys.readouterr().err
+    assert "readme_images/02_second.png is a folder" in err
+    assert "Nothing under notebooks/ or readme_images/ was changed." in err
+    assert "Traceback" not in err
+    assert snapshot(project / "notebooks", project / "readme_images") == before
+
+
+def test_a_failed_move_is_rolled_back(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last of four moves fails (a full disk): the three before it are undone."""
+    replace, moves = os.replace, []
+
+    def fourth_move_fails(source: Path, target: Path) -> None:
+        moves.append(target)
+        if len(moves) == 4:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        replace(source, target)
+
+    before = snapshot(project / "notebooks", project / "readme_images")
+    monkeypatch.setattr(os, "replace", fourth_move_fails)
+    assert runner.main(["--root", str(project)]) == 1
+    err = capsys.readouterr().err
+    assert f"could not write readme_images/02_second.png: {os.strerror(errno.ENOSPC)}" in err
+    assert "Nothing under notebooks/ or readme_images/ was changed." in err
+    assert snapshot(project / "notebooks", project / "readme_images") == before
