@@ -206,6 +206,22 @@ def test_a_failure_stops_the_notebook_running_alongside(
     assert snapshot(project / "readme_images") == before
 
 
+def test_no_process_a_notebook_started_outlives_it(project: Path) -> None:
+    """A kernel's own processes (joblib's workers, say) end with it, even after a success."""
+    marker = project / "child.pid"
+    write_notebook(
+        project / "notebooks" / "01_first.ipynb",
+        [
+            'figure_dir = "."',
+            "import subprocess, sys\nfrom pathlib import Path\n"
+            "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])\n"
+            f"Path(r'{marker}').write_text(str(child.pid))",
+        ],
+    )
+    assert runner.main(["--root", str(project), "01_first"]) == 0
+    wait_until_gone({int(marker.read_text())})
+
+
 def test_jobs_must_be_a_positive_number(project: Path) -> None:
     with pytest.raises(SystemExit):
         runner.main(["--root", str(project), "--jobs", "0"])

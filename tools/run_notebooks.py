@@ -183,8 +183,8 @@ def run(
                 else "The failure is not a cell's: see the message above, then re-run."
             )
             progress(
-                f"Nothing under {unchanged} was changed (the executed notebooks are in "
-                f"{stage.relative_to(project.root)}/notebooks). {next_step}"
+                f"Nothing under {unchanged} was changed (what ran is kept in "
+                f"{stage.relative_to(project.root)}/ until the next run). {next_step}"
             )
             return 1
         elapsed = time.perf_counter() - started
