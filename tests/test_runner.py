@@ -418,6 +418,7 @@ def test_a_second_run_is_refused_while_one_runs_and_the_first_completes(
     assert list((project / "build" / "runs").iterdir()) == []
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="the parent-death signal is Linux's")
 def test_a_killed_runner_takes_its_workers_and_kernels_with_it(project: Path) -> None:
     """SIGKILL gives the runner no chance to stop anything: its workers must end on their own.
 
@@ -483,4 +484,25 @@ def test_a_failed_move_is_rolled_back(
     err = capsys.readouterr().err
     assert f"could not write readme_images/02_second.png: {os.strerror(errno.ENOSPC)}" in err
     assert "Nothing under notebooks/ or readme_images/ was changed." in err
+    assert snapshot(project / "notebooks", project / "readme_images") == before
+
+
+def test_a_killed_worker_leaves_none_of_its_kernel_processes(project: Path) -> None:
+    """A worker killed outright (out of memory, say): its kernel's processes are found and ended."""
+    marker = project / "started"
+    write_notebook(
+        project / "notebooks" / "02_second.ipynb", ['figure_dir = "."', running_cell(marker)]
+    )
+    before = snapshot(project / "notebooks", project / "readme_images")
+    process = start_runner(project, "02_second")
+    wait_until_running(process, [marker])
+    family = {child.pid for child in psutil.Process(process.pid).children(recursive=True)}
+    kernel = psutil.Process(int(marker.read_text())).parent()
+    kernel.parent().kill()
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 1, err
+    assert "02_second.ipynb did not finish: a worker process ended abruptly" in err
+    assert "Fix the cell" not in err
+    assert "Traceback" not in err
+    wait_until_gone(family)
     assert snapshot(project / "notebooks", project / "readme_images") == before

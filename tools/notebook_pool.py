@@ -237,11 +237,11 @@ def run_notebooks(
             notebook = futures[future]
             try:
                 result = future.result()
-            except Exception as error:  # the worker process died (killed, out of memory …)
+            except Exception as error:  # a worker process died (killed, out of memory …)
                 raise NotebookFailedError(
-                    f"{notebook.name} failed outside its cells: its worker process ended "
-                    f"({type(error).__name__}); the kernel's own messages are in "
-                    f"{stage / notebook.stem}.kernel.log",
+                    f"{notebook.name} did not finish: a worker process ended abruptly "
+                    f"({type(error).__name__}: killed, or out of memory?); the kernels' own "
+                    f"messages are in {stage}",
                     in_cell=False,
                 ) from error
             if isinstance(result, tuple):
