@@ -21,6 +21,7 @@ from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from tools import run_notebooks as runner
 from tools.normalise import normalise_notebook
+from tools.stop_signals import Stopped
 
 
 def write_notebook(path: Path, sources: list[str]) -> None:
@@ -466,25 +467,64 @@ def test_a_target_that_cannot_be_written_changes_nothing(
     assert snapshot(project / "notebooks", project / "readme_images") == before
 
 
+DISK_FULL = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def failing_moves(
+    monkeypatch: pytest.MonkeyPatch,
+    failing: set[int],
+    error: BaseException = DISK_FULL,
+) -> None:
+    """Make the calls to ``os.replace`` numbered in ``failing`` raise ``error`` (a full disk)."""
+    replace, moves = os.replace, []
+
+    def move(source: Path, target: Path) -> None:
+        moves.append(target)
+        if len(moves) in failing:
+            raise error
+        replace(source, target)
+
+    monkeypatch.setattr(os, "replace", move)
+
+
 def test_a_failed_move_is_rolled_back(
     project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The last of four moves fails (a full disk): the three before it are undone."""
-    replace, moves = os.replace, []
-
-    def fourth_move_fails(source: Path, target: Path) -> None:
-        moves.append(target)
-        if len(moves) == 4:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        replace(source, target)
 
     before = snapshot(project / "notebooks", project / "readme_images")
-    monkeypatch.setattr(os, "replace", fourth_move_fails)
+    failing_moves(monkeypatch, {4})
     assert runner.main(["--root", str(project)]) == 1
     err = capsys.readouterr().err
     assert f"could not write readme_images/02_second.png: {os.strerror(errno.ENOSPC)}" in err
     assert "Nothing under notebooks/ or readme_images/ was changed." in err
     assert snapshot(project / "notebooks", project / "readme_images") == before
+
+
+def test_a_signal_during_the_move_is_rolled_back(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM arrives between the third and the fourth move: the three are undone."""
+    before = snapshot(project / "notebooks", project / "readme_images")
+    failing_moves(monkeypatch, {4}, Stopped(signal.SIGTERM))
+    assert runner.main(["--root", str(project)]) == 143
+    err = capsys.readouterr().err
+    assert "interrupted (SIGTERM): nothing under notebooks/ or readme_images/ was changed." in err
+    assert snapshot(project / "notebooks", project / "readme_images") == before
+
+
+def test_a_file_that_cannot_be_put_back_is_named_with_its_copy(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fourth move fails, then putting the third's target back fails too: both are said."""
+    failing_moves(monkeypatch, {4, 5})
+    assert runner.main(["--root", str(project)]) == 1
+    err = capsys.readouterr().err
+    assert "could not write readme_images/02_second.png" in err
+    assert "could not put back 01_first.png" in err
+    assert "Nothing under" not in err
+    (kept,) = (project / "build" / "runs").glob("*/previous/*")
+    assert kept.read_bytes() == b"committed figure"
 
 
 def test_a_killed_worker_leaves_none_of_its_kernel_processes(project: Path) -> None:

@@ -94,12 +94,14 @@ def unwritable(pairs: Sequence[tuple[Path, Path]], root: Path) -> list[str]:
 def move_into_place(pairs: Sequence[tuple[Path, Path]], backup: Path, root: Path) -> None:
     """Move each staged file over its target, all or nothing.
 
-    Each target that exists is first hard-linked into ``backup`` (so it is never missing); if a
+    Each target that exists is first hard-linked into ``backup`` (so it is never missing). If a
     move fails, or a signal interrupts them, the targets already replaced are put back and the
-    new ones removed before the exception goes on, as :class:`PlacingError` for a failed move.
+    new ones removed; a failed move becomes :class:`PlacingError`, as does a target that could
+    not be put back (whatever the cause), and a signal's exception otherwise goes on.
     """
     backup.mkdir(parents=True, exist_ok=True)
     done: list[tuple[Path, Path | None]] = []
+    target = root
     try:
         for index, (staged, target) in enumerate(pairs):
             target.parent.mkdir(exist_ok=True)
@@ -112,16 +114,18 @@ def move_into_place(pairs: Sequence[tuple[Path, Path]], backup: Path, root: Path
     except BaseException as error:
         ignore_stop_signals()
         not_restored = restore(done)
-        if not isinstance(error, OSError):
+        if isinstance(error, OSError):
+            cause = f"could not write {target.relative_to(root)}: {error.strerror or error}"
+        elif not_restored:
+            cause = f"interrupted ({error}) while moving files into place"
+        else:
             raise
-        what = target.relative_to(root)
-        message = f"could not write {what}: {error.strerror or error}"
         if not_restored:
-            message += (
+            cause += (
                 f"; and could not put back {', '.join(not_restored)} "
                 f"(their previous versions are in {backup})"
             )
-        raise PlacingError(message, restored=not not_restored) from error
+        raise PlacingError(cause, restored=not not_restored) from error
 
 
 def restore(done: Sequence[tuple[Path, Path | None]]) -> list[str]:
