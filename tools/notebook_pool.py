@@ -34,9 +34,9 @@ __all__ = ["NotebookFailedError", "progress", "run_notebooks"]
 STOP_SECONDS = 5
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 KERNEL_GROUP_SUFFIX = ".kernel.pgid"
-# In a worker: its number (the line of its progress bar), and its running kernel's process group.
+# In a worker: its number (the line of its progress bar), and the manager of its running kernel.
 worker_slot = 0
-kernel_group: int | None = None
+running_kernel: Any = None
 
 
 class NotebookFailedError(RuntimeError):
@@ -73,8 +73,10 @@ def describe_failure(notebook: Path, error: Exception) -> str:
     return f"{notebook.name} failed in {where}: {name}: {value}"
 
 
-def kill_group(group: int) -> None:
-    """Kill every process of the process group ``group`` (nothing if it is gone)."""
+def kill_group(group: int | None) -> None:
+    """Kill every process of the process group ``group`` (nothing if it is gone or unknown)."""
+    if group is None or group <= 1:  # 0 would be this process's own group
+        return
     with suppress(ProcessLookupError, PermissionError):
         os.killpg(group, signal.SIGKILL)
 
@@ -84,36 +86,39 @@ def kernel_manager(log_path: Path) -> type:
 
     Notebook output (warnings included) still reaches the notebook; only the kernel process's
     start-up and shut-down messages are kept away from the progress bars. The kernel's process
-    group is written beside the log, for the runner, and killed once the kernel has shut down,
-    so that no process the notebook started outlives it.
+    group (``group``) is written beside the log, for the runner, and killed once the kernel has
+    shut down, so that no process the notebook started outlives it.
     """
     from jupyter_client.manager import AsyncKernelManager
 
     group_file = log_path.with_suffix(KERNEL_GROUP_SUFFIX)
 
     class RunnerKernelManager(AsyncKernelManager):
+        group: int | None = None
+
         async def start_kernel(self, **kw: Any) -> None:
-            global kernel_group
+            global running_kernel
             with open(log_path, "ab") as log:
                 await super().start_kernel(stdout=log, stderr=log, **kw)
-            kernel_group = self.provisioner.pgid
-            group_file.write_text(str(kernel_group))
+            self.group = self.provisioner.pgid
+            group_file.write_text(str(self.group))
+            running_kernel = self
 
         async def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
-            global kernel_group
+            global running_kernel
             await super().shutdown_kernel(now=now, restart=restart)
-            if kernel_group is not None:
-                kill_group(kernel_group)
-                kernel_group = None
-                group_file.unlink(missing_ok=True)
+            running_kernel = None
+            kill_group(self.group)
+            group_file.unlink(missing_ok=True)
 
     return RunnerKernelManager
 
 
 def stop_worker(signum: int, _frame: object) -> None:
     """SIGTERM in a worker: kill its kernel's process group, then exit at once, silently."""
-    if kernel_group is not None:
-        kill_group(kernel_group)
+    if running_kernel is not None:
+        kill_group(running_kernel.group)
+        running_kernel.cleanup_connection_file()
     os._exit(128 + signum)
 
 
