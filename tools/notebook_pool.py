@@ -204,7 +204,8 @@ def stop_pool(pool: ProcessPoolExecutor, stage: Path) -> None:
         with suppress(psutil.NoSuchProcess):
             process.kill()
     for group_file in stage.glob(f"*{KERNEL_GROUP_SUFFIX}"):
-        kill_group(int(group_file.read_text()))
+        with suppress(ValueError):  # a file still being written
+            kill_group(int(group_file.read_text()))
     psutil.wait_procs(family, timeout=STOP_SECONDS)
     clear_bars()
 
