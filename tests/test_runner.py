@@ -21,6 +21,7 @@ from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from tools import run_notebooks as runner
 from tools.normalise import normalise_notebook
+from tools.placing import PlacingError, move_into_place, run_folder
 from tools.stop_signals import Stopped
 
 
@@ -419,6 +420,19 @@ def test_a_second_run_is_refused_while_one_runs_and_the_first_completes(
     assert list((project / "build" / "runs").iterdir()) == []
 
 
+def test_each_run_stages_in_a_folder_no_other_run_touches(tmp_path: Path) -> None:
+    """Two runs' folders differ; a new run removes an ended run's folder, never a running one's."""
+    build = tmp_path / "build"
+    with run_folder(build) as ended:
+        (ended / "left.ipynb").write_text("from a run that ended")
+    with run_folder(build) as first:
+        (first / "staged.ipynb").write_text("first")
+        with run_folder(build) as second:
+            assert second != first
+            assert (first / "staged.ipynb").read_text() == "first"
+            assert not ended.exists()
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="the parent-death signal is Linux's")
 def test_a_killed_runner_takes_its_workers_and_kernels_with_it(project: Path) -> None:
     """SIGKILL gives the runner no chance to stop anything: its workers must end on their own.
@@ -501,30 +515,48 @@ def test_a_failed_move_is_rolled_back(
     assert snapshot(project / "notebooks", project / "readme_images") == before
 
 
+def committed_and_staged(root: Path) -> list[tuple[Path, Path]]:
+    """Two committed files and three staged ones (one of them new), as (staged, target) pairs."""
+    for folder in ("notebooks", "readme_images", "stage"):
+        (root / folder).mkdir()
+    (root / "notebooks" / "a.ipynb").write_text("old a")
+    (root / "readme_images" / "b.png").write_text("old b")
+    pairs = []
+    for name, folder in (
+        ("a.ipynb", "notebooks"),
+        ("b.png", "readme_images"),
+        ("c.png", "readme_images"),
+    ):
+        (root / "stage" / name).write_text(f"new {name}")
+        pairs.append((root / "stage" / name, root / folder / name))
+    return pairs
+
+
 def test_a_signal_during_the_move_is_rolled_back(
-    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """SIGTERM arrives between the third and the fourth move: the three are undone."""
-    before = snapshot(project / "notebooks", project / "readme_images")
-    failing_moves(monkeypatch, {4}, Stopped(signal.SIGTERM))
-    assert runner.main(["--root", str(project)]) == 143
-    err = capsys.readouterr().err
-    assert "interrupted (SIGTERM): nothing under notebooks/ or readme_images/ was changed." in err
-    assert snapshot(project / "notebooks", project / "readme_images") == before
+    """SIGTERM arrives at the third move: the two before it are undone, the signal goes on."""
+    pairs = committed_and_staged(tmp_path)
+    before = snapshot(tmp_path / "notebooks", tmp_path / "readme_images")
+    failing_moves(monkeypatch, {3}, Stopped(signal.SIGTERM))
+    with pytest.raises(Stopped):
+        move_into_place(pairs, tmp_path / "previous", tmp_path)
+    assert snapshot(tmp_path / "notebooks", tmp_path / "readme_images") == before
 
 
 def test_a_file_that_cannot_be_put_back_is_named_with_its_copy(
-    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The fourth move fails, then putting the third's target back fails too: both are said."""
-    failing_moves(monkeypatch, {4, 5})
-    assert runner.main(["--root", str(project)]) == 1
-    err = capsys.readouterr().err
-    assert "could not write readme_images/02_second.png" in err
-    assert "could not put back 01_first.png" in err
-    assert "Nothing under" not in err
-    (kept,) = (project / "build" / "runs").glob("*/previous/*")
-    assert kept.read_bytes() == b"committed figure"
+    """The third move fails, then putting the second's target back fails too: both are said."""
+    pairs = committed_and_staged(tmp_path)
+    failing_moves(monkeypatch, {3, 4})
+    with pytest.raises(PlacingError) as raised:
+        move_into_place(pairs, tmp_path / "previous", tmp_path)
+    assert not raised.value.restored
+    assert "could not write readme_images/c.png" in str(raised.value)
+    assert "could not put back b.png" in str(raised.value)
+    assert (tmp_path / "notebooks" / "a.ipynb").read_text() == "old a"
+    assert (tmp_path / "previous" / "1").read_text() == "old b"
 
 
 def test_a_killed_worker_leaves_none_of_its_kernel_processes(project: Path) -> None:
