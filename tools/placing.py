@@ -43,7 +43,10 @@ def one_run_at_a_time(build: Path) -> Iterator[bool]:
 
 def try_lock(folder: Path) -> int | None:
     """An open descriptor of ``folder`` holding its lock, or None if another process holds it."""
-    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except FileNotFoundError:  # removed meanwhile
+        return None
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
