@@ -209,17 +209,31 @@ def test_a_failure_stops_the_notebook_running_alongside(
 
 
 def test_no_process_a_notebook_started_outlives_it(project: Path) -> None:
-    """A kernel's own processes (joblib's workers, say) end with it, even after a success."""
-    marker = project / "child.pid"
-    write_notebook(
-        project / "notebooks" / "01_first.ipynb",
-        [
-            'figure_dir = "."',
-            "import subprocess, sys\nfrom pathlib import Path\n"
-            "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])\n"
-            f"Path(r'{marker}').write_text(str(child.pid))",
-        ],
+    """A kernel's own processes end with it, even after a success and outside its tree.
+
+    ipykernel ends its children when it shuts down, and jupyter_client interrupts its process
+    group; a grandchild whose parent has exited (a daemon, say) is no longer among the former
+    and, ignoring SIGINT and SIGTERM as joblib's resource tracker does, survives the latter.
+    """
+    marker = project / "grandchild.pid"
+    cell = (
+        "import subprocess, sys\n"
+        "from pathlib import Path\n"
+        "inner = (\n"
+        "    'import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); '\n"
+        "    'signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(300)'\n"
+        ")\n"
+        "outer = (\n"
+        "    'import subprocess, sys; print(subprocess.Popen([sys.executable, \"-c\", '\n"
+        "    + repr(inner) + '], stdout=subprocess.DEVNULL).pid)'\n"
+        ")\n"
+        "parent = subprocess.Popen(\n"
+        "    [sys.executable, '-c', outer], stdout=subprocess.PIPE, text=True\n"
+        ")\n"
+        f"Path(r'{marker}').write_text(parent.stdout.readline())\n"
+        "parent.wait()"
     )
+    write_notebook(project / "notebooks" / "01_first.ipynb", ['figure_dir = "."', cell])
     assert runner.main(["--root", str(project), "01_first"]) == 0
     wait_until_gone({int(marker.read_text())})
 
