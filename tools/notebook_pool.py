@@ -87,7 +87,7 @@ def kernel_manager(log_path: Path) -> type:
     Notebook output (warnings included) still reaches the notebook; only the kernel process's
     start-up and shut-down messages are kept away from the progress bars. The kernel's process
     group (``group``) is written beside the log, for the runner, and killed once the kernel has
-    shut down, so that no process the notebook started outlives it.
+    shut down: ipykernel ends its own children, this also ends those that have left its tree.
     """
     from jupyter_client.manager import AsyncKernelManager
 
