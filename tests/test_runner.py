@@ -374,7 +374,8 @@ def wait_until_gone(pids: set[int]) -> None:
 def test_a_signal_stops_every_process_and_changes_nothing(
     project: Path, signum: signal.Signals, status: int
 ) -> None:
-    """Both notebooks running, each kernel with a child: the signal ends them all, in one line."""
+    """Two notebooks running, each kernel with a child, three waiting (the pool's queue full):
+    the signal ends them all, in one line."""
     markers = [project / f"{name}.running" for name in ("01_first", "02_second")]
     for name, marker in zip(("01_first", "02_second"), markers, strict=True):
         write_notebook(
@@ -385,6 +386,8 @@ def test_a_signal_stops_every_process_and_changes_nothing(
                 running_cell(marker),
             ],
         )
+    for name in ("03_third", "04_fourth", "05_fifth"):
+        write_notebook(project / "notebooks" / f"{name}.ipynb", ['figure_dir = "."'])
     before = snapshot(project / "notebooks", project / "readme_images")
     process = start_runner(project, "--jobs", "2")
     wait_until_running(process, markers)

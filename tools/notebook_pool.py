@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from contextlib import suppress
 from pathlib import Path
@@ -176,37 +176,44 @@ def execute(
     return time.perf_counter() - started
 
 
-def descendants(processes: Sequence[psutil.Process]) -> Iterator[psutil.Process]:
-    """The processes and all their descendants that are still running."""
-    for process in processes:
-        with suppress(psutil.NoSuchProcess):
-            yield from [process, *process.children(recursive=True)]
+def descendants(workers: Sequence[multiprocessing.process.BaseProcess]) -> set[psutil.Process]:
+    """The running descendants of the workers (their kernels and the kernels' processes)."""
+    found = set()
+    for worker in workers:
+        with suppress(psutil.NoSuchProcess, ValueError):  # ValueError: the worker was closed
+            found.update(psutil.Process(worker.pid).children(recursive=True))
+    return found
 
 
 def stop_pool(pool: ProcessPoolExecutor, stage: Path) -> None:
     """Cancel waiting notebooks, stop the workers and their kernels, and wait until all are gone.
 
-    A worker killed earlier (out of memory …) leaves its kernel's processes without a parent in
-    this tree: their process group, recorded in ``stage``, finds them.
+    The workers are stopped and waited for through multiprocessing's own objects: a worker
+    reaped by anything else would look alive to the pool for ever. A worker killed earlier (out
+    of memory …) leaves its kernel's processes without a parent in this tree: their process
+    group, recorded in ``stage``, finds them.
     """
     ignore_stop_signals()
-    workers = []
-    for child in multiprocessing.active_children():
-        with suppress(psutil.NoSuchProcess):
-            workers.append(psutil.Process(child.pid))
-    family = set(descendants(workers))
+    workers = multiprocessing.active_children()
+    family = descendants(workers)
     pool.shutdown(wait=False, cancel_futures=True)
     for worker in workers:
-        with suppress(psutil.NoSuchProcess):
-            worker.terminate()
-    _, alive = psutil.wait_procs(workers, timeout=STOP_SECONDS)
-    for process in family | set(descendants(alive)):
+        worker.terminate()
+    deadline = time.monotonic() + STOP_SECONDS
+    for worker in workers:
+        worker.join(max(0.0, deadline - time.monotonic()))
+    alive = [worker for worker in workers if worker.is_alive()]
+    family |= descendants(alive)
+    for worker in alive:
+        worker.kill()
+        worker.join()
+    for process in family:
         with suppress(psutil.NoSuchProcess):
             process.kill()
     for group_file in stage.glob(f"*{KERNEL_GROUP_SUFFIX}"):
         with suppress(ValueError):  # a file still being written
             kill_group(int(group_file.read_text()))
-    psutil.wait_procs(family, timeout=STOP_SECONDS)
+    psutil.wait_procs(family, timeout=STOP_SECONDS)  # not this process's children: not reaped
     clear_bars()
 
 
