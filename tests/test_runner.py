@@ -1,7 +1,8 @@
-"""The notebook runner: normalised output, all-or-nothing updates, clear failures."""
+"""The notebook runner: normalised output, all-or-nothing updates, clear failures, clean stops."""
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
@@ -19,6 +20,9 @@ from conftest import ROOT
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from tools import run_notebooks as runner
+from tools.normalise import normalise_notebook
+from tools.placing import PlacingError, move_into_place, run_folder
+from tools.stop_signals import Stopped
 
 
 def write_notebook(path: Path, sources: list[str]) -> None:
@@ -90,7 +94,7 @@ def test_stream_chunks_are_merged_into_one_output(tmp_path: Path) -> None:
     ]
     path = tmp_path / "chunks.ipynb"
     nbformat.write(notebook, path)
-    runner.normalise_notebook(path)
+    normalise_notebook(path)
     outputs = nbformat.read(path, as_version=4).cells[0].outputs
     assert [o.get("name", o.output_type) for o in outputs] == [
         "stdout",
@@ -142,6 +146,7 @@ def test_failing_cell_stops_the_run_and_changes_nothing(
         "ValueError: broken on purpose"
     ) in err
     assert "Nothing under notebooks/ or readme_images/ was changed" in err
+    assert "Fix the cell and re-run" in err
     assert snapshot(project / "notebooks", project / "readme_images") == before
 
 
@@ -203,6 +208,36 @@ def test_a_failure_stops_the_notebook_running_alongside(
     assert snapshot(project / "readme_images") == before
 
 
+def test_no_process_a_notebook_started_outlives_it(project: Path) -> None:
+    """A kernel's own processes end with it, even after a success and outside its tree.
+
+    ipykernel ends its children when it shuts down, and jupyter_client interrupts its process
+    group; a grandchild whose parent has exited (a daemon, say) is no longer among the former
+    and, ignoring SIGINT and SIGTERM as joblib's resource tracker does, survives the latter.
+    """
+    marker = project / "grandchild.pid"
+    cell = (
+        "import subprocess, sys\n"
+        "from pathlib import Path\n"
+        "inner = (\n"
+        "    'import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); '\n"
+        "    'signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(300)'\n"
+        ")\n"
+        "outer = (\n"
+        "    'import subprocess, sys; print(subprocess.Popen([sys.executable, \"-c\", '\n"
+        "    + repr(inner) + '], stdout=subprocess.DEVNULL).pid)'\n"
+        ")\n"
+        "parent = subprocess.Popen(\n"
+        "    [sys.executable, '-c', outer], stdout=subprocess.PIPE, text=True\n"
+        ")\n"
+        f"Path(r'{marker}').write_text(parent.stdout.readline())\n"
+        "parent.wait()"
+    )
+    write_notebook(project / "notebooks" / "01_first.ipynb", ['figure_dir = "."', cell])
+    assert runner.main(["--root", str(project), "01_first"]) == 0
+    wait_until_gone({int(marker.read_text())})
+
+
 def test_jobs_must_be_a_positive_number(project: Path) -> None:
     with pytest.raises(SystemExit):
         runner.main(["--root", str(project), "--jobs", "0"])
@@ -216,45 +251,28 @@ def test_an_unreadable_notebook_is_named_and_changes_nothing(
     assert runner.main(["--root", str(project)]) == 1
     err = capsys.readouterr().err
     assert "02_second.ipynb failed outside its cells" in err
+    assert "Fix the cell" not in err, "the failure is not a cell's"
+    assert "not a cell's" in err
+    assert snapshot(project / "notebooks", project / "readme_images") == before
+
+
+def test_a_kernel_that_dies_is_not_called_a_failing_cell(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_notebook(
+        project / "notebooks" / "02_second.ipynb", ['figure_dir = "."', "import os\nos._exit(1)"]
+    )
+    before = snapshot(project / "notebooks", project / "readme_images")
+    assert runner.main(["--root", str(project), "--jobs", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "02_second.ipynb failed outside its cells: DeadKernelError" in err
+    assert "Fix the cell" not in err
     assert snapshot(project / "notebooks", project / "readme_images") == before
 
 
 def test_unknown_notebook_name_is_an_error(project: Path) -> None:
     with pytest.raises(SystemExit, match="no such notebook: 07_missing"):
         runner.main(["--root", str(project), "07_missing"])
-
-
-def test_interrupt_leaves_committed_files_untouched(tmp_path: Path) -> None:
-    """A real Ctrl-C (SIGINT) while a notebook runs: exit 130, nothing moved into place."""
-    for name in ("notebooks", "readme_images"):
-        (tmp_path / name).mkdir()
-    write_notebook(
-        tmp_path / "notebooks" / "01_slow.ipynb",
-        [
-            'figure_dir = "."',
-            "from pathlib import Path\nPath(figure_dir, 'slow.png').write_bytes(b'new')",
-            "import time\ntime.sleep(60)",
-        ],
-    )
-    (tmp_path / "readme_images" / "slow.png").write_bytes(b"committed")
-    before = snapshot(tmp_path / "notebooks", tmp_path / "readme_images")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tools.run_notebooks", "--root", str(tmp_path)],
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    deadline = time.monotonic() + 60
-    while not (tmp_path / "build" / "staging" / "readme_images" / "slow.png").exists():
-        assert time.monotonic() < deadline, "the notebook never started"
-        assert process.poll() is None, process.stderr.read()
-        time.sleep(0.2)
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=60)
-    assert process.returncode == 130, err
-    assert "interrupted" in err
-    assert snapshot(tmp_path / "notebooks", tmp_path / "readme_images") == before
-    assert not (tmp_path / "build" / "staging").exists()
 
 
 @pytest.mark.smoke
@@ -299,3 +317,282 @@ def test_a_second_run_in_the_same_checkout_is_refused(
     assert "already being run" in capsys.readouterr().err
     assert snapshot(project / "notebooks", project / "readme_images") == before
     assert runner.main(["--root", str(project)]) == 0, "the lock is free once its holder ends"
+
+
+def start_runner(root: Path, *args: str) -> subprocess.Popen[str]:
+    """The runner on ``root`` as a separate process, its stderr captured."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tools.run_notebooks", "--root", str(root), *args],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+
+
+def wait_until_running(process: subprocess.Popen[str], markers: list[Path]) -> None:
+    """Wait until every marker file exists (written by a running cell)."""
+    deadline = time.monotonic() + 120
+    while not all(marker.exists() for marker in markers):
+        assert time.monotonic() < deadline, "the notebooks never started"
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        time.sleep(0.1)
+
+
+def running_cell(marker: Path, until: str = "False") -> str:
+    """A cell that starts a child process of the kernel, writes ``marker``, waits for ``until``."""
+    return (
+        "import subprocess, sys, time\n"
+        "from pathlib import Path\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])\n"
+        f"Path(r'{marker}').write_text(str(child.pid))\n"
+        "deadline = time.monotonic() + 300\n"
+        f"while not ({until}) and time.monotonic() < deadline:\n"
+        "    time.sleep(0.1)"
+    )
+
+
+def gone(pids: set[int]) -> bool:
+    """Whether none of the processes is still running (a zombie has ended)."""
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                return False
+        except psutil.NoSuchProcess:
+            continue
+    return True
+
+
+def wait_until_gone(pids: set[int]) -> None:
+    deadline = time.monotonic() + 30
+    while not gone(pids):
+        assert time.monotonic() < deadline, f"still running: {pids}"
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize(
+    ("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)]
+)
+def test_a_signal_stops_every_process_and_changes_nothing(
+    project: Path, signum: signal.Signals, status: int
+) -> None:
+    """Two notebooks running, each kernel with a child, three waiting (the pool's queue full):
+    the signal ends them all, in one line."""
+    markers = [project / f"{name}.running" for name in ("01_first", "02_second")]
+    for name, marker in zip(("01_first", "02_second"), markers, strict=True):
+        write_notebook(
+            project / "notebooks" / f"{name}.ipynb",
+            [
+                'figure_dir = "."',
+                f"from pathlib import Path\nPath(figure_dir, '{name}.png').write_bytes(b'new')",
+                running_cell(marker),
+            ],
+        )
+    for name in ("03_third", "04_fourth", "05_fifth"):
+        write_notebook(project / "notebooks" / f"{name}.ipynb", ['figure_dir = "."'])
+    before = snapshot(project / "notebooks", project / "readme_images")
+    process = start_runner(project, "--jobs", "2")
+    wait_until_running(process, markers)
+    family = {child.pid for child in psutil.Process(process.pid).children(recursive=True)}
+    kernel_children = {int(marker.read_text()) for marker in markers}
+    assert kernel_children <= family
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == status, err
+    assert "Traceback" not in err
+    assert "Kernel died" not in err
+    said = [line for line in err.splitlines() if "interrupted" in line or "error" in line]
+    assert said == [
+        f"interrupted ({signum.name}): nothing under notebooks/ or readme_images/ was changed."
+    ]
+    wait_until_gone(family)
+    assert snapshot(project / "notebooks", project / "readme_images") == before
+    assert list((project / "build" / "runs").iterdir()) == [], "the staging folder was left"
+
+
+def test_a_second_run_is_refused_while_one_runs_and_the_first_completes(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The lock is held for the whole run: a second is refused and touches none of its files."""
+    marker, release = project / "started", project / "release"
+    write_notebook(
+        project / "notebooks" / "02_second.ipynb",
+        [
+            'figure_dir = "."',
+            "from pathlib import Path\nPath(figure_dir, '02_second.png').write_bytes(b'first')",
+            running_cell(marker, until=f"Path(r'{release}').exists()"),
+        ],
+    )
+    first = start_runner(project, "--jobs", "1")
+    wait_until_running(first, [marker])
+    staged = snapshot(project / "build" / "runs")
+    committed = snapshot(project / "notebooks", project / "readme_images")
+    assert runner.main(["--root", str(project)]) == 1
+    assert "already being run" in capsys.readouterr().err
+    assert snapshot(project / "build" / "runs") == staged
+    assert snapshot(project / "notebooks", project / "readme_images") == committed
+    release.touch()
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    assert (project / "readme_images" / "02_second.png").read_bytes() == b"first"
+    assert (project / "readme_images" / "01_first.png").read_bytes() == b"png 01_first"
+    assert list((project / "build" / "runs").iterdir()) == []
+
+
+def test_each_run_stages_in_a_folder_no_other_run_touches(tmp_path: Path) -> None:
+    """Two runs' folders differ; a new run removes an ended run's folder, never a running one's."""
+    build = tmp_path / "build"
+    with run_folder(build) as ended:
+        (ended / "left.ipynb").write_text("from a run that ended")
+    with run_folder(build) as first:
+        (first / "staged.ipynb").write_text("first")
+        with run_folder(build) as second:
+            assert second != first
+            assert (first / "staged.ipynb").read_text() == "first"
+            assert not ended.exists()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the parent-death signal is Linux's")
+def test_a_killed_runner_takes_its_workers_and_kernels_with_it(project: Path) -> None:
+    """SIGKILL gives the runner no chance to stop anything: its workers must end on their own.
+
+    The next run then starts from a clean slate and puts only its own files in place.
+    """
+    marker = project / "started"
+    write_notebook(
+        project / "notebooks" / "02_second.ipynb",
+        [
+            'figure_dir = "."',
+            "from pathlib import Path\nPath(figure_dir, '02_second.png').write_bytes(b'killed')",
+            running_cell(marker),
+        ],
+    )
+    process = start_runner(project, "--jobs", "2")
+    wait_until_running(process, [marker])
+    family = {child.pid for child in psutil.Process(process.pid).children(recursive=True)}
+    assert int(marker.read_text()) in family
+    process.kill()
+    process.communicate(timeout=60)
+    wait_until_gone(family)
+    write_notebook(
+        project / "notebooks" / "02_second.ipynb",
+        [
+            'figure_dir = "."',
+            "from pathlib import Path\nPath(figure_dir, '02_second.png').write_bytes(b'second')",
+        ],
+    )
+    assert runner.main(["--root", str(project)]) == 0
+    assert (project / "readme_images" / "02_second.png").read_bytes() == b"second"
+    assert list((project / "build" / "runs").iterdir()) == [], "the killed run's folder was left"
+
+
+def test_a_target_that_cannot_be_written_changes_nothing(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder where a figure goes (works as root, unlike permissions): nothing is moved."""
+    (project / "readme_images" / "02_second.png").mkdir()
+    before = snapshot(project / "notebooks", project / "readme_images")
+    assert runner.main(["--root", str(project)]) == 1
+    err = capsys.readouterr().err
+    assert "readme_images/02_second.png is a folder" in err
+    assert "Nothing under notebooks/ or readme_images/ was changed." in err
+    assert "Traceback" not in err
+    assert snapshot(project / "notebooks", project / "readme_images") == before
+
+
+DISK_FULL = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def failing_moves(
+    monkeypatch: pytest.MonkeyPatch,
+    failing: set[int],
+    error: BaseException = DISK_FULL,
+) -> None:
+    """Make the calls to ``os.replace`` numbered in ``failing`` raise ``error`` (a full disk)."""
+    replace, moves = os.replace, []
+
+    def move(source: Path, target: Path) -> None:
+        moves.append(target)
+        if len(moves) in failing:
+            raise error
+        replace(source, target)
+
+    monkeypatch.setattr(os, "replace", move)
+
+
+def test_a_failed_move_is_rolled_back(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last of four moves fails (a full disk): the three before it are undone."""
+
+    before = snapshot(project / "notebooks", project / "readme_images")
+    failing_moves(monkeypatch, {4})
+    assert runner.main(["--root", str(project)]) == 1
+    err = capsys.readouterr().err
+    assert f"could not write readme_images/02_second.png: {os.strerror(errno.ENOSPC)}" in err
+    assert "Nothing under notebooks/ or readme_images/ was changed." in err
+    assert snapshot(project / "notebooks", project / "readme_images") == before
+
+
+def committed_and_staged(root: Path) -> list[tuple[Path, Path]]:
+    """Two committed files and three staged ones (one of them new), as (staged, target) pairs."""
+    for folder in ("notebooks", "readme_images", "stage"):
+        (root / folder).mkdir()
+    (root / "notebooks" / "a.ipynb").write_text("old a")
+    (root / "readme_images" / "b.png").write_text("old b")
+    pairs = []
+    for name, folder in (
+        ("a.ipynb", "notebooks"),
+        ("b.png", "readme_images"),
+        ("c.png", "readme_images"),
+    ):
+        (root / "stage" / name).write_text(f"new {name}")
+        pairs.append((root / "stage" / name, root / folder / name))
+    return pairs
+
+
+def test_a_signal_during_the_move_is_rolled_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM arrives at the third move: the two before it are undone, the signal goes on."""
+    pairs = committed_and_staged(tmp_path)
+    before = snapshot(tmp_path / "notebooks", tmp_path / "readme_images")
+    failing_moves(monkeypatch, {3}, Stopped(signal.SIGTERM))
+    with pytest.raises(Stopped):
+        move_into_place(pairs, tmp_path / "previous", tmp_path)
+    assert snapshot(tmp_path / "notebooks", tmp_path / "readme_images") == before
+
+
+def test_a_file_that_cannot_be_put_back_is_named_with_its_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The third move fails, then putting the second's target back fails too: both are said."""
+    pairs = committed_and_staged(tmp_path)
+    failing_moves(monkeypatch, {3, 4})
+    with pytest.raises(PlacingError) as raised:
+        move_into_place(pairs, tmp_path / "previous", tmp_path)
+    assert not raised.value.restored
+    assert "could not write readme_images/c.png" in str(raised.value)
+    assert "could not put back b.png" in str(raised.value)
+    assert (tmp_path / "notebooks" / "a.ipynb").read_text() == "old a"
+    assert (tmp_path / "previous" / "1").read_text() == "old b"
+
+
+def test_a_killed_worker_leaves_none_of_its_kernel_processes(project: Path) -> None:
+    """A worker killed outright (out of memory, say): its kernel's processes are found and ended."""
+    marker = project / "started"
+    write_notebook(
+        project / "notebooks" / "02_second.ipynb", ['figure_dir = "."', running_cell(marker)]
+    )
+    before = snapshot(project / "notebooks", project / "readme_images")
+    process = start_runner(project, "02_second")
+    wait_until_running(process, [marker])
+    family = {child.pid for child in psutil.Process(process.pid).children(recursive=True)}
+    kernel = psutil.Process(int(marker.read_text())).parent()
+    kernel.parent().kill()
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 1, err
+    assert "02_second.ipynb did not finish: a worker process ended abruptly" in err
+    assert "Fix the cell" not in err
+    assert "Traceback" not in err
+    wait_until_gone(family)
+    assert snapshot(project / "notebooks", project / "readme_images") == before
