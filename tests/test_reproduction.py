@@ -21,7 +21,7 @@ from sklearn.multioutput import ClassifierChain
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.svm import SVC
 
-from mnist_study import features, models, multilabel
+from mnist_study import features, knn_search, models, multilabel
 from mnist_study.data import load_mnist
 
 pytestmark = pytest.mark.full_data
@@ -154,3 +154,21 @@ def test_svc_on_2000_images_reads_the_books_digit_with_the_books_scores(mnist) -
     assert scores.tolist() == [[3.79, 0.73, 6.06, 8.3, -0.29, 9.3, 1.75, 2.77, 7.21, 4.82]]
     ovr_clf = OneVsRestClassifier(SVC(random_state=42)).fit(X_train[:2000], y_train[:2000])
     assert ovr_clf.predict(X_train[:1]).tolist() == ["5"] and len(ovr_clf.estimators_) == 10
+
+
+# Stage 6: Géron's 03_classification.ipynb (third edition), exercise 1, cells [89]-[93],
+# through the same cached calls as notebook 06.
+def test_default_knn_test_accuracy(mnist) -> None:
+    X_train, X_test, y_train, y_test = mnist
+    knn = features.on_float_pixels(KNeighborsClassifier())
+    assert accuracy_score(y_test, models.fit_predict(knn, X_train, y_train, X_test)) == 0.9688
+
+
+def test_the_books_grid_search_on_10000_images(mnist) -> None:
+    X_train, X_test, y_train, y_test = mnist
+    search = knn_search.book_search(X_train[:10_000], y_train[:10_000])
+    assert search.best_params_ == {"n_neighbors": 4, "weights": "distance"}  # cell [91]
+    assert search.best_score_ == 0.9441999999999998  # cell [92]
+    knn = features.on_float_pixels(KNeighborsClassifier(**search.best_params_))
+    tuned = models.fit_predict(knn, X_train, y_train, X_test)
+    assert accuracy_score(y_test, tuned) == 0.9714  # cell [93]
