@@ -91,6 +91,7 @@ def test_library_upgrade_invalidates_the_cache(small_data, count_fits, monkeypat
     X, _, y, _ = small_data
     models.cross_val_output(fast_sgd(), X, y == "5", method="decision_function")
     monkeypatch.setitem(models.LIBRARY_VERSIONS, "scikit-learn", "0.0-other")
+    models.memory.cache_clear()  # the location is keyed when the cache is opened
     models.cross_val_output(fast_sgd(), X, y == "5", method="decision_function")
     assert len(count_fits) == 2
 
@@ -123,7 +124,7 @@ def test_processes_asking_for_the_same_call_compute_it_once(tmp_path) -> None:
     (tmp_path / "slow_work.py").write_text(
         "import os, time\n"
         "from pathlib import Path\n"
-        "def compute(n, library_versions):\n"
+        "def compute(n):\n"
         "    with open(os.environ['CALLS_FILE'], 'a') as calls:\n"
         "        calls.write(f'{os.getpid()}\\n')\n"
         "    time.sleep(2)\n"
@@ -199,3 +200,32 @@ def test_cached_results_print_the_same_whether_computed_or_read(small_data) -> N
             warnings.simplefilter("error")
             models.cross_val_output(estimator, X, y)
             models.fit_predict(estimator, X, y, X[:5])
+
+
+def test_an_edited_features_module_opens_a_fresh_cache(small_data, count_fits, monkeypatch) -> None:
+    """Functions referenced by estimators are keyed by name only; the source digest covers them."""
+    X, _, y, _ = small_data
+    models.cross_val_output(fast_sgd(), X, y == "5", method="decision_function")
+    monkeypatch.setattr(models, "SOURCE_DIGEST", "an edited features.py")
+    models.memory.cache_clear()
+    models.cross_val_output(fast_sgd(), X, y == "5", method="decision_function")
+    assert len(count_fits) == 2
+
+
+def test_a_damaged_cache_entry_is_recomputed_silently(
+    small_data, count_fits, capfd, caplog
+) -> None:
+    X, _, y, _ = small_data
+    first = models.cross_val_output(fast_sgd(), X, y, method="decision_function")
+    capfd.readouterr()
+    (entry,) = Path(models.memory().location).rglob("output.pkl")
+    entry.write_bytes(entry.read_bytes()[:100])  # truncated, as by a full disk or a killed run
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = models.cross_val_output(fast_sgd(), X, y, method="decision_function")
+    assert capfd.readouterr() == ("", "")
+    assert caplog.records == [], "joblib's report would reach the notebook's output"
+    assert len(count_fits) == 2, "the damaged entry was recomputed"
+    np.testing.assert_array_equal(first, again)
+    models.cross_val_output(fast_sgd(), X, y, method="decision_function")
+    assert len(count_fits) == 2, "and stored again"

@@ -15,7 +15,7 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import KFold, cross_val_predict
 from sklearn.neighbors import KNeighborsClassifier
 
-from mnist_study import models, multilabel, plots
+from mnist_study import features, models, multilabel, plots
 from mnist_study.data import load_mnist
 
 
@@ -70,27 +70,28 @@ def test_noise_is_the_books_seeded_recipe_without_touching_global_state(
     assert ((noisy_train >= X_train) & (noisy_train <= X_train.astype(int) + 99)).all()
 
 
-def test_cross_val_predict_uses_the_books_folds_and_is_cached(
+def test_cross_validated_multilabel_predictions_use_the_books_folds_and_are_cached(
     small_data, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     X, _, y, _ = small_data
     Y = multilabel.multilabel_targets(y)
     calls = []
-    real = multilabel.sklearn_cross_val_predict
+    real = models.cross_val_predict
 
     def counting(*args, **kwargs):
         calls.append(kwargs["cv"])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(multilabel, "sklearn_cross_val_predict", counting)
-    first = multilabel.cross_val_predict(KNeighborsClassifier(), X, Y, cv=3)
-    again = multilabel.cross_val_predict(KNeighborsClassifier(), X, Y, cv=3)
+    monkeypatch.setattr(models, "cross_val_predict", counting)
+    knn = features.on_float_pixels(KNeighborsClassifier())
+    first = models.cross_val_output(knn, X, Y, cv=3)
+    again = models.cross_val_output(knn, X, Y, cv=3)
     assert calls == [3], "the second call is served from the cache"
     np.testing.assert_array_equal(first, again)
     # multilabel targets: scikit-learn's cv=3 means plain, unshuffled KFold, as in the book
     expected = cross_val_predict(KNeighborsClassifier(), X, Y, cv=KFold(3))
     np.testing.assert_array_equal(first, expected)
-    multilabel.cross_val_predict(KNeighborsClassifier(n_neighbors=3), X, Y, cv=3)
+    models.cross_val_output(features.on_float_pixels(KNeighborsClassifier(3)), X, Y, cv=3)
     assert len(calls) == 2, "other parameters are another result"
 
 
@@ -101,7 +102,9 @@ def test_batched_prediction_equals_one_call(small_data) -> None:
     noisy_train, noisy_test = multilabel.noisy_copies(X_train, X_test)
     knn = KNeighborsClassifier()
     expected = knn.fit(noisy_train.astype(float), X_train).predict(noisy_test.astype(float))
-    batched = multilabel.fit_predict(knn, noisy_train, X_train, noisy_test, batch=7)
+    batched = models.fit_predict(
+        features.on_float_pixels(knn), noisy_train, X_train, noisy_test, batch=7
+    )
     assert batched.shape == (60, 784)
     assert batched.dtype == np.uint8
     np.testing.assert_array_equal(batched, expected)

@@ -46,6 +46,12 @@ BOOK_NUMBERS = {
         "OvR prediction: ['5'] from 10 SVMs",
     ],
     "05": ["accuracy            0.9705"],
+    # 03_classification.ipynb, exercise 1: cells [89], [91] and [92]
+    "06": [
+        "KNeighborsClassifier(): test accuracy 0.9688",
+        "best_params_: {'n_neighbors': 4, 'weights': 'distance'}",
+        "best_score_:  0.9441999999999998",
+    ],
     # 03_classification.ipynb, cells [81]-[85]; the macro F1 as the book's scikit-learn computed it
     "07": [
         "array([[False,  True]])",

@@ -21,7 +21,7 @@ from sklearn.multioutput import ClassifierChain
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.svm import SVC
 
-from mnist_study import models, multilabel
+from mnist_study import features, knn_search, models, multilabel
 from mnist_study.data import load_mnist
 
 pytestmark = pytest.mark.full_data
@@ -98,16 +98,14 @@ def multilabel_targets(mnist) -> np.ndarray:
 
 def test_multilabel_knn_prediction_for_some_digit(mnist, multilabel_targets) -> None:
     X_train = mnist[0]
-    prediction = multilabel.fit_predict(
-        KNeighborsClassifier(), X_train, multilabel_targets, X_train[:1]
-    )
+    knn = features.on_float_pixels(KNeighborsClassifier())
+    prediction = models.fit_predict(knn, X_train, multilabel_targets, X_train[:1])
     assert repr(prediction) == "array([[False,  True]])"  # cell [81]
 
 
 def test_multilabel_cross_validated_f1(mnist, multilabel_targets) -> None:
-    predictions = multilabel.cross_val_predict(
-        KNeighborsClassifier(), mnist[0], multilabel_targets, cv=3
-    )
+    knn = features.on_float_pixels(KNeighborsClassifier())
+    predictions = models.cross_val_output(knn, mnist[0], multilabel_targets, cv=3)
     counts = multilabel_confusion_matrix(multilabel_targets, predictions)
     assert counts.tolist() == [[[41485, 450], [599, 17466]], [[28683, 809], [300, 30208]]]
     # cell [83]: the weighted average is the book's with either formula
@@ -124,9 +122,7 @@ def test_multilabel_cross_validated_f1(mnist, multilabel_targets) -> None:
 def test_classifier_chain_prediction_for_some_digit(mnist, multilabel_targets) -> None:
     X_train = mnist[0]
     chain = ClassifierChain(SVC(), cv=3, random_state=42)
-    prediction = multilabel.fit_predict(
-        chain, X_train[:2000], multilabel_targets[:2000], X_train[:1]
-    )
+    prediction = models.fit_predict(chain, X_train[:2000], multilabel_targets[:2000], X_train[:1])
     assert repr(prediction) == "array([[0., 1.]])"  # cell [85]
 
 
@@ -134,7 +130,10 @@ def test_denoising_scores(mnist) -> None:
     """Notebook 07's own numbers (the book prints none for its multioutput example)."""
     X_train, X_test, y_train, y_test = mnist
     noisy_train, noisy_test = multilabel.noisy_copies(X_train, X_test)
-    cleaned = multilabel.fit_predict(KNeighborsClassifier(), noisy_train, X_train, noisy_test)
+    denoiser = features.on_float_pixels(KNeighborsClassifier())
+    cleaned = models.fit_predict(
+        denoiser, noisy_train, X_train, noisy_test, batch=multilabel.PREDICT_BATCH
+    )
     noisy_mse = multilabel.squared_error_per_image(noisy_test, X_test).mean()
     cleaned_mse = multilabel.squared_error_per_image(cleaned, X_test).mean()
     assert (round(noisy_mse, 1), round(cleaned_mse, 1)) == (3284.4, 2225.6)
@@ -155,3 +154,21 @@ def test_svc_on_2000_images_reads_the_books_digit_with_the_books_scores(mnist) -
     assert scores.tolist() == [[3.79, 0.73, 6.06, 8.3, -0.29, 9.3, 1.75, 2.77, 7.21, 4.82]]
     ovr_clf = OneVsRestClassifier(SVC(random_state=42)).fit(X_train[:2000], y_train[:2000])
     assert ovr_clf.predict(X_train[:1]).tolist() == ["5"] and len(ovr_clf.estimators_) == 10
+
+
+# Stage 6: Géron's 03_classification.ipynb (third edition), exercise 1, cells [89]-[93],
+# through the same cached calls as notebook 06.
+def test_default_knn_test_accuracy(mnist) -> None:
+    X_train, X_test, y_train, y_test = mnist
+    knn = features.on_float_pixels(KNeighborsClassifier())
+    assert accuracy_score(y_test, models.fit_predict(knn, X_train, y_train, X_test)) == 0.9688
+
+
+def test_the_books_grid_search_on_10000_images(mnist) -> None:
+    X_train, X_test, y_train, y_test = mnist
+    search = knn_search.book_search(X_train[:10_000], y_train[:10_000])
+    assert search.best_params_ == {"n_neighbors": 4, "weights": "distance"}  # cell [91]
+    assert search.best_score_ == 0.9441999999999998  # cell [92]
+    knn = features.on_float_pixels(KNeighborsClassifier(**search.best_params_))
+    tuned = models.fit_predict(knn, X_train, y_train, X_test)
+    assert accuracy_score(y_test, tuned) == 0.9714  # cell [93]

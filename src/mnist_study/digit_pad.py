@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import anywidget
-import joblib
 import numpy as np
 import traitlets
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator
 
 from mnist_study import drawing, models
 
@@ -38,18 +37,10 @@ class Readers:
     classifier: BaseEstimator
 
 
-def compute_fit(
-    estimator: BaseEstimator, X: np.ndarray, y: np.ndarray, library_versions: dict[str, str]
-) -> BaseEstimator:
-    """A fresh copy of ``estimator`` fitted on ``X``, ``y`` (on every core it can use)."""
-    with joblib.parallel_config(n_jobs=-1):
-        return clone(estimator).fit(X, y)
-
-
 def fit_readers(X_train: np.ndarray, y_train: np.ndarray) -> Readers:
     """The stage-1 SGD 5-detector and the stage-5 random forest, fitted once (disk cache)."""
-    detector = models.run_cached(compute_fit, models.sgd_classifier(), X_train, y_train == "5")
-    classifier = models.run_cached(compute_fit, models.random_forest(), X_train, y_train)
+    detector = models.fitted(models.sgd_classifier(), X_train, y_train == "5")
+    classifier = models.fitted(models.random_forest(), X_train, y_train)
     return Readers(detector, classifier)
 
 

@@ -1,18 +1,27 @@
 """The study's named estimators and their expensive results, computed once and cached on disk.
 
-Every cached function is keyed by joblib on its arguments: the estimator (hence its parameters)
-and the arrays' contents, plus the versions of scikit-learn, numpy and scipy, so a changed
-parameter, a different sample or an upgraded library is never served a stale result. The cache
-lives in ``.cache/`` at the project root (or ``$MNIST_STUDY_CACHE_DIR``); ``make clean`` empties it.
-Notebooks that run side by side and need the same result do not both compute it: the first holds
-a lock on that call while it computes, the other waits and then reads the result from the cache.
+joblib keys every cached call on the cached function's code and its arguments' contents (the
+estimator, hence its parameters, and the arrays), so a changed parameter or sample is never served
+a stale result. What joblib does not see is keyed once, in the cache's location
+(``.cache/joblib/<key>/``, or under ``$MNIST_STUDY_CACHE_DIR``): the versions of the numerical
+libraries, and a digest of this module's and ``features.py``'s source. The digest is there
+because joblib hashes a function referenced by an argument (``features.float_pixels`` inside a
+``FunctionTransformer``, the ``VirtualSupportVectors`` class) or called by a cached function (such
+as ``features.image_moments`` under ``deskew``) by its name only: an edit of those modules or an
+upgrade opens a fresh cache instead of reusing results. Keying the location rather than passing
+the versions and the digest as extra arguments keeps every cached function's signature its own;
+``make clean`` removes the folders of former keys. A cache entry that cannot be read back is
+recomputed silently. Notebooks that run side by side and need the same result do not both compute
+it: the first holds a lock on that call while it computes, the other waits and reads the cache.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import logging
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -21,6 +30,7 @@ import joblib
 import numpy as np
 import scipy
 import sklearn
+from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, clone
 from sklearn.ensemble import BaseEnsemble, RandomForestClassifier
 from sklearn.exceptions import ConvergenceWarning
@@ -34,6 +44,8 @@ from mnist_study import settings
 __all__ = [
     "cross_val_output",
     "fit_predict",
+    "fit_predict_many",
+    "fitted",
     "fold_scores",
     "random_forest",
     "run_cached",
@@ -46,6 +58,11 @@ LIBRARY_VERSIONS = {
     "scipy": scipy.__version__,
     "joblib": joblib.__version__,
 }
+# The modules whose code runs inside cached calls unseen by joblib's key (see above).
+KEYED_SOURCES = ("models.py", "features.py")
+SOURCE_DIGEST = hashlib.sha256(
+    b"".join(Path(__file__).with_name(name).read_bytes() for name in KEYED_SOURCES)
+).hexdigest()
 
 
 def sgd_classifier() -> SGDClassifier:
@@ -58,10 +75,16 @@ def random_forest() -> RandomForestClassifier:
     return RandomForestClassifier(random_state=42)
 
 
+def cache_key() -> str:
+    """The cache folder's name: the library versions and the digest of the keyed sources."""
+    versions = "-".join(f"{name}-{version}" for name, version in LIBRARY_VERSIONS.items())
+    return f"{versions}-source-{SOURCE_DIGEST[:12]}"
+
+
 @cache
 def memory() -> joblib.Memory:
-    """The joblib disk cache of the study's expensive results."""
-    return joblib.Memory(settings.cache_dir() / "joblib", verbose=0)
+    """The joblib disk cache of the study's expensive results, in the folder of this key."""
+    return joblib.Memory(settings.cache_dir() / "joblib" / cache_key(), verbose=0)
 
 
 def lock_name(function: Callable[..., Any], args: tuple[Any, ...]) -> str:
@@ -93,18 +116,27 @@ def call_lock(name: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def run_cached(function: Callable[..., Any], *args: Any) -> Any:
-    """Call ``function(*args, library_versions)`` through the disk cache.
+def readable_entry(record: logging.LogRecord) -> bool:
+    """False for joblib's report of a cache entry it could not read (it then recomputes it)."""
+    return "Exception while loading results" not in record.getMessage()
 
-    joblib keys the result on the function's code and every argument's contents; the library
-    versions are passed as an argument so that an upgrade recomputes instead of reusing. While
-    one process computes a call, another asking for the same call waits for the cached result.
-    scikit-learn's convergence warnings are silenced (in its worker processes too): a result read
-    back from the cache could not repeat them, so a notebook's output would depend on the cache.
+
+def run_cached(function: Callable[..., Any], *args: Any) -> Any:
+    """Call ``function(*args)`` through the disk cache.
+
+    While one process computes a call, another asking for the same call waits for the cached
+    result. Nothing printed depends on whether the result was computed or read back: a damaged
+    entry is recomputed without joblib's report of it, and scikit-learn's convergence warnings
+    are silenced (in its worker processes too), since a result read back could not repeat them.
     """
+    joblib_log = logging.getLogger("joblib")
     with call_lock(lock_name(function, args)), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return memory().cache(function)(*args, LIBRARY_VERSIONS)
+        joblib_log.addFilter(readable_entry)
+        try:
+            return memory().cache(function)(*args)
+        finally:
+            joblib_log.removeFilter(readable_entry)
 
 
 def parallel_inside(estimator: BaseEstimator) -> bool:
@@ -114,25 +146,17 @@ def parallel_inside(estimator: BaseEstimator) -> bool:
 
 
 def compute_cross_val_output(
-    estimator: BaseEstimator,
-    X: np.ndarray,
-    y: np.ndarray,
-    method: str,
-    cv: int,
-    library_versions: dict[str, str],
+    estimator: BaseEstimator, X: np.ndarray, y: np.ndarray, method: str, cv: int
 ) -> np.ndarray:
-    """``cross_val_predict`` on unshuffled stratified folds, as the book's ``cv=3`` does.
+    """``cross_val_predict(estimator, X, y, cv=cv, method=method)``, on every core.
 
-    Every core is used, by the folds or inside each fit; the result does not depend on how many.
+    An integer ``cv`` gives the book's folds: unshuffled ``StratifiedKFold`` for a classifier of
+    one label, plain ``KFold`` for several labels (stratifying needs a single one). Every core
+    is used, by the folds or inside each fit; the result does not depend on how many.
     """
     with joblib.parallel_config(n_jobs=-1):
         return cross_val_predict(
-            estimator,
-            X,
-            y,
-            cv=StratifiedKFold(cv),
-            method=method,
-            n_jobs=1 if parallel_inside(estimator) else None,
+            estimator, X, y, cv=cv, method=method, n_jobs=1 if parallel_inside(estimator) else None
         )
 
 
@@ -143,23 +167,65 @@ def cross_val_output(
     return run_cached(compute_cross_val_output, estimator, X, y, method, cv)
 
 
+def compute_fitted(estimator: BaseEstimator, X: np.ndarray, y: np.ndarray) -> BaseEstimator:
+    """A fresh copy of ``estimator`` fitted on ``X``, ``y``, on every core it can use."""
+    with joblib.parallel_config(n_jobs=-1):
+        return clone(estimator).fit(X, y)
+
+
+def fitted(estimator: BaseEstimator, X: np.ndarray, y: np.ndarray) -> BaseEstimator:
+    """A copy of ``estimator`` fitted on ``X``, ``y``, for a model that answers later (cached)."""
+    return run_cached(compute_fitted, estimator, X, y)
+
+
 def compute_fit_predict(
     estimator: BaseEstimator,
     X_train: np.ndarray,
     y_train: np.ndarray,
-    X_test: np.ndarray,
-    library_versions: dict[str, str],
-) -> np.ndarray:
-    """Fit a fresh copy of ``estimator`` and predict ``X_test``, on every core it can use."""
+    X_test: Sequence[Any],
+    batch: int | None,
+) -> tuple[np.ndarray, int]:
+    """Fit a copy of ``estimator``, predict ``X_test`` ``batch`` images at a time (None: all).
+
+    Returns the predictions and the number of images the fit used (``n_training_images_`` if
+    the fitted estimator says, as ``features.VirtualSupportVectors`` does). Batches change no
+    prediction, each image's being its own, but bound the memory of a KNN with many outputs.
+    """
+    step = max(batch or len(X_test), 1)
     with joblib.parallel_config(n_jobs=-1):
-        return clone(estimator).fit(X_train, y_train).predict(X_test)
+        fitted = clone(estimator).fit(X_train, y_train)
+        parts = [fitted.predict(X_test[at : at + step]) for at in range(0, len(X_test), step)]
+    return np.concatenate(parts), getattr(fitted, "n_training_images_", len(X_train))
 
 
 def fit_predict(
-    estimator: BaseEstimator, X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray
+    estimator: BaseEstimator,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_test: Sequence[Any],
+    batch: int | None = None,
 ) -> np.ndarray:
     """Fit a fresh copy of ``estimator`` on the training data and predict ``X_test`` (cached)."""
-    return run_cached(compute_fit_predict, estimator, X_train, y_train, X_test)
+    predictions, _ = run_cached(compute_fit_predict, estimator, X_train, y_train, X_test, batch)
+    return predictions
+
+
+def fit_predict_many(
+    estimators: Mapping[str, BaseEstimator],
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_test: np.ndarray,
+) -> dict[str, tuple[np.ndarray, int]]:
+    """``fit_predict`` of each estimator, side by side on the cores, with its training images.
+
+    For estimators that fit on one core (an SVC): one fit per core. Each value is the pair
+    ``(predictions, images the fit used)``; the results share ``fit_predict``'s cache.
+    """
+    results = Parallel(n_jobs=-1)(
+        delayed(run_cached)(compute_fit_predict, estimator, X_train, y_train, X_test, None)
+        for estimator in estimators.values()
+    )
+    return dict(zip(estimators, results, strict=True))
 
 
 def fold_scores(

@@ -1,29 +1,20 @@
 """Stage 7: more than one label per image (multilabel), more than one output (multioutput).
 
 The book's two labels for every digit (*large*: 7, 8 or 9; *odd*), its seeded noise recipe for
-the denoising example, the study's cached fits and cross-validated predictions on float pixels
-(as the book's ``fetch_openml`` gives them), the book's way of computing F1 and the denoising
-error. Its figure is drawn by ``plots.plot_image_rows``; intervals come from ``stats``. The
-expensive results go through the study's disk cache (``models.run_cached``); each cached function
-is self-contained, so joblib's key on its code covers everything it computes.
+the denoising example, the book's way of computing F1, and the denoising error. The fits go
+through ``models.fit_predict`` and ``models.cross_val_output`` (cached); its figure is drawn by
+``plots.plot_image_rows``; intervals come from ``stats``.
 """
 
 from __future__ import annotations
 
-import joblib
 import numpy as np
-from sklearn.base import BaseEstimator, clone
-from sklearn.model_selection import cross_val_predict as sklearn_cross_val_predict
-
-from mnist_study import models
 
 __all__ = [
     "LABEL_NAMES",
     "NOISE_SEED",
     "PREDICT_BATCH",
-    "cross_val_predict",
     "f1_from_precision_and_recall",
-    "fit_predict",
     "multilabel_targets",
     "noisy_copies",
     "squared_error_per_image",
@@ -32,8 +23,8 @@ __all__ = [
 LABEL_NAMES = ("large (7, 8, 9)", "odd")
 # The book's np.random.seed(42) before drawing the noise of the training, then the test images.
 NOISE_SEED = 42
-# Test images predicted at a time: a KNN with 784 outputs holds one array of class
-# probabilities per output and per image, about 1 MB per image for clean MNIST pixels.
+# Test images denoised at a time (``models.fit_predict``'s ``batch``): a KNN with 784 outputs
+# holds one array of class probabilities per output and per image, about 1 MB per image.
 PREDICT_BATCH = 250
 
 
@@ -63,72 +54,6 @@ def noisy_copies(
         noise = rng.randint(0, 100, (len(images), images.shape[1]))
         noisy.append((np.asarray(images, dtype=np.int64) + noise).astype(np.uint16))
     return noisy[0], noisy[1]
-
-
-def compute_cross_val_predict(
-    estimator: BaseEstimator,
-    X: np.ndarray,
-    Y: np.ndarray,
-    cv: int,
-    library_versions: dict[str, str],
-) -> np.ndarray:
-    """The book's ``cross_val_predict(estimator, X, Y, cv=cv)``, on float64 pixels.
-
-    With an integer ``cv`` scikit-learn stratifies the folds of binary and multiclass targets and
-    uses plain, unshuffled ``KFold`` for multilabel ones (stratifying needs a single label), as the
-    book's call does. Every core is used, by the folds or inside each fit (as the study's other
-    cached calls do). ``library_versions`` only keys the disk cache.
-    """
-    with joblib.parallel_config(n_jobs=-1):
-        return sklearn_cross_val_predict(
-            estimator,
-            np.asarray(X, dtype=np.float64),
-            Y,
-            cv=cv,
-            n_jobs=1 if models.parallel_inside(estimator) else None,
-        )
-
-
-def cross_val_predict(
-    estimator: BaseEstimator, X: np.ndarray, Y: np.ndarray, cv: int = 3
-) -> np.ndarray:
-    """Cross-validated predictions as the book computes them (any target), cached on disk."""
-    return models.run_cached(compute_cross_val_predict, estimator, X, Y, cv)
-
-
-def compute_fit_predict(
-    estimator: BaseEstimator,
-    X_train: np.ndarray,
-    Y_train: np.ndarray,
-    X_test: np.ndarray,
-    batch: int,
-    library_versions: dict[str, str],
-) -> np.ndarray:
-    """Fit a copy of ``estimator`` on float64 pixels, predict ``X_test`` ``batch`` images at a time.
-
-    Float pixels let scikit-learn's nearest-neighbour search take its fast, frugal path; they are
-    whole numbers, so the squared distances, and hence the neighbours, are exact. Predicting in
-    batches changes no prediction (each image's neighbours are its own) but bounds the memory of a
-    KNN with many outputs. ``library_versions`` only keys the disk cache.
-    """
-    X_test = np.asarray(X_test, dtype=np.float64)
-    with joblib.parallel_config(n_jobs=-1):
-        fitted = clone(estimator).fit(np.asarray(X_train, dtype=np.float64), Y_train)
-        parts = [
-            fitted.predict(X_test[start : start + batch]) for start in range(0, len(X_test), batch)
-        ]
-    return np.concatenate(parts)
-
-
-def fit_predict(
-    estimator: BaseEstimator,
-    X_train: np.ndarray,
-    Y_train: np.ndarray,
-    X_test: np.ndarray,
-    batch: int = PREDICT_BATCH,
-) -> np.ndarray:
-    """Predictions for ``X_test`` of a copy of ``estimator`` fitted on the training data, cached."""
-    return models.run_cached(compute_fit_predict, estimator, X_train, Y_train, X_test, batch)
 
 
 def f1_from_precision_and_recall(Y_true: np.ndarray, Y_pred: np.ndarray) -> np.ndarray:

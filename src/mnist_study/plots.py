@@ -137,7 +137,7 @@ def plot_shifted_copies(
     image: np.ndarray, shifts: Sequence[tuple[int, int]], axes: Sequence[plt.Axes]
 ) -> None:
     """One image and its shifted copies, zoomed in, each outlined where the original's ink was."""
-    from mnist_study.beyond import shift_images
+    from mnist_study.features import shift_images
 
     original = np.asarray(image).reshape(1, -1)
     copies = [original, *(shift_images(original, dx, dy) for dx, dy in shifts)]

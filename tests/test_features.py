@@ -1,20 +1,19 @@
-"""Stage 6 helpers: pixel shifts, deskewing, direction features, virtual support vectors."""
+"""Stage 6's features and estimators: shifts, deskewing, stroke directions, virtual SVMs."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pytest
 from scipy import ndimage
 from sklearn.base import clone
 from sklearn.neighbors import KNeighborsClassifier
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer
 from sklearn.svm import SVC
 from threadpoolctl import threadpool_limits
 
-from mnist_study import beyond, models, settings
+from mnist_study import features, models, settings
 
 
 def canvas() -> np.ndarray:
@@ -35,43 +34,43 @@ def test_shift_moves_a_pixel_and_fills_with_zeros() -> None:
     image = canvas()
     image[10, 20] = 200
     image[0, 0] = 50
-    shifted = beyond.shift_images(image.reshape(1, -1), dx=2, dy=-1).reshape(28, 28)
+    shifted = features.shift_images(image.reshape(1, -1), dx=2, dy=-1).reshape(28, 28)
     assert shifted[9, 22] == 200
     assert shifted.sum() == 200  # the corner pixel left the image; nothing wrapped around
 
 
 def test_shift_equals_scipy_shift_on_real_digits(fixture_arrays: dict[str, np.ndarray]) -> None:
     images = fixture_arrays["X_train"][:20]
-    for dx, dy in (*beyond.ONE_PIXEL_SHIFTS, *beyond.TWO_PIXEL_SHIFTS, (1, 1), (2, -2)):
+    for dx, dy in (*features.ONE_PIXEL_SHIFTS, *features.TWO_PIXEL_SHIFTS, (1, 1), (2, -2)):
         expected = [
             ndimage.shift(image.reshape(28, 28), [dy, dx], cval=0, mode="constant").ravel()
             for image in images
         ]
-        np.testing.assert_array_equal(beyond.shift_images(images, dx, dy), expected)
+        np.testing.assert_array_equal(features.shift_images(images, dx, dy), expected)
 
 
 def test_augmentation_appends_one_shifted_copy_per_shift(
     fixture_arrays: dict[str, np.ndarray],
 ) -> None:
     X, y = fixture_arrays["X_train"][:30], fixture_arrays["y_train"][:30]
-    X_augmented, y_augmented = beyond.augment_with_shifts(X, y)
+    X_augmented, y_augmented = features.augment_with_shifts(X, y)
     assert X_augmented.shape == (150, 784)
     assert X_augmented.dtype == np.uint8
     np.testing.assert_array_equal(X_augmented[:30], X)
-    np.testing.assert_array_equal(X_augmented[30:60], beyond.shift_images(X, -1, 0))
+    np.testing.assert_array_equal(X_augmented[30:60], features.shift_images(X, -1, 0))
     np.testing.assert_array_equal(y_augmented, np.tile(y, 5))
 
 
 def test_moments_measure_centre_and_slant() -> None:
-    centres, slants = beyond.image_moments(np.vstack([slanted_bar(0.5), np.zeros((1, 784))]))
+    centres, slants = features.image_moments(np.vstack([slanted_bar(0.5), np.zeros((1, 784))]))
     assert slants[0] == pytest.approx(0.5, abs=0.03)
     assert centres[0] == pytest.approx([13.5, 13.75], abs=0.3)
     assert slants[1] == 0  # a blank image has no slant (and no division by zero)
 
 
 def test_deskew_straightens_and_centres_a_slanted_bar() -> None:
-    straightened = beyond.deskew(slanted_bar(0.5))
-    centres, slants = beyond.image_moments(straightened)
+    straightened = features.deskew(slanted_bar(0.5))
+    centres, slants = features.image_moments(straightened)
     assert straightened.dtype == np.uint8
     assert abs(slants[0]) < 0.02
     assert centres[0] == pytest.approx([14, 14], abs=0.2)
@@ -79,15 +78,15 @@ def test_deskew_straightens_and_centres_a_slanted_bar() -> None:
 
 def test_deskew_reduces_the_slant_of_real_digits(fixture_arrays: dict[str, np.ndarray]) -> None:
     images = fixture_arrays["X_train"][:200]
-    _, before = beyond.image_moments(images)
-    _, after = beyond.image_moments(beyond.deskew(images))
+    _, before = features.image_moments(images)
+    _, after = features.image_moments(features.deskew(images))
     assert np.abs(after).mean() < 0.1 * np.abs(before).mean()
 
 
 def test_direction_features_of_a_vertical_bar_point_left_and_right() -> None:
-    features = beyond.direction_features(slanted_bar(0.0)).reshape(8, 7, 7)
-    energy = features.sum(axis=(1, 2))
-    assert features.min() >= 0
+    planes = features.direction_features(slanted_bar(0.0)).reshape(8, 7, 7)
+    energy = planes.sum(axis=(1, 2))
+    assert planes.min() >= 0
     # Direction 0 points right (+x) and 4 left; 2 and 6 are down and up, which a bar has little of.
     assert min(energy[0], energy[4]) > 3 * max(energy[2], energy[6])
     assert energy[0] == pytest.approx(energy[4], rel=0.05)
@@ -95,11 +94,11 @@ def test_direction_features_of_a_vertical_bar_point_left_and_right() -> None:
 
 def test_direction_features_are_batch_independent(fixture_arrays: dict[str, np.ndarray]) -> None:
     images = fixture_arrays["X_train"][:50]
-    whole = beyond.direction_features(images)
-    batched = beyond.direction_features(images, batch=7)
+    whole = features.direction_features(images)
+    batched = features.direction_features(images, batch=7)
     assert whole.shape == (50, 392)
     np.testing.assert_allclose(whole, batched, rtol=1e-12)
-    assert beyond.direction_features(np.zeros((2, 784), np.uint8)).max() == 0
+    assert features.direction_features(np.zeros((2, 784), np.uint8)).max() == 0
 
 
 def test_direction_features_are_double_precision_whatever_the_blas_threads(
@@ -108,9 +107,9 @@ def test_direction_features_are_double_precision_whatever_the_blas_threads(
     """In single precision, machine-dependent rounding changed the SVM's support vectors."""
     images = fixture_arrays["X_train"][:500]
     with threadpool_limits(1):
-        one_thread = beyond.direction_features(images)
+        one_thread = features.direction_features(images)
     with threadpool_limits(2):
-        two_threads = beyond.direction_features(images)
+        two_threads = features.direction_features(images)
     assert one_thread.dtype == np.float64
     np.testing.assert_allclose(one_thread, two_threads, rtol=1e-12, atol=1e-15)
 
@@ -118,11 +117,11 @@ def test_direction_features_are_double_precision_whatever_the_blas_threads(
 def test_direction_svc_beats_pixel_svc_on_the_fixture(
     fixture_arrays: dict[str, np.ndarray],
 ) -> None:
-    X_train = beyond.deskew(fixture_arrays["X_train"])
-    X_test = beyond.deskew(fixture_arrays["X_test"])
+    X_train = features.deskew(fixture_arrays["X_train"])
+    X_test = features.deskew(fixture_arrays["X_test"])
     y_train, y_test = fixture_arrays["y_train"], fixture_arrays["y_test"]
-    pixels = beyond.pixel_svc(40, gamma=0.04).fit(X_train, y_train).score(X_test, y_test)
-    directions = beyond.direction_svc(0.06, n_components=40).fit(X_train, y_train)
+    pixels = features.pixel_svc(40, gamma=0.04).fit(X_train, y_train).score(X_test, y_test)
+    directions = features.direction_svc(0.06, n_components=40).fit(X_train, y_train)
     assert directions.score(X_test, y_test) > max(pixels, 0.95)
 
 
@@ -132,14 +131,14 @@ def test_virtual_support_vectors_refit_on_shifted_support_vectors(
     X, y = fixture_arrays["X_train"][:400], fixture_arrays["y_train"][:400]
     svc = SVC(gamma=1e-7)
     n_support = len(SVC(gamma=1e-7).fit(X, y).support_)
-    virtual = beyond.VirtualSupportVectors(svc, beyond.ONE_PIXEL_SHIFTS).fit(X, y)
+    virtual = features.VirtualSupportVectors(svc, features.ONE_PIXEL_SHIFTS).fit(X, y)
     assert virtual.n_training_images_ == 5 * n_support
     assert len(virtual.estimator_.support_) > n_support
     np.testing.assert_array_equal(virtual.classes_, np.unique(y))
     assert virtual.predict(X[:5]).shape == (5,)
 
 
-def test_fit_predict_all_reports_the_images_each_model_fit_on(
+def test_fit_predict_many_reports_the_images_each_model_fit_on(
     fixture_arrays: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv(settings.CACHE_DIR_ENV, str(tmp_path / "cache"))
@@ -147,19 +146,19 @@ def test_fit_predict_all_reports_the_images_each_model_fit_on(
     X, y = fixture_arrays["X_train"][:300], fixture_arrays["y_train"][:300]
     X_test = fixture_arrays["X_test"][:50]
     plain = SVC(gamma=1e-7)
-    estimators = {"plain": plain, "virtual": beyond.VirtualSupportVectors(plain, [(1, 0)])}
-    results = beyond.fit_predict_all(estimators, X, y, X_test)
+    estimators = {"plain": plain, "virtual": features.VirtualSupportVectors(plain, [(1, 0)])}
+    # threads: worker processes left by earlier tests would still see those tests' cache folder
+    with joblib.parallel_config(backend="threading"):
+        results = models.fit_predict_many(estimators, X, y, X_test)
     n_support = len(SVC(gamma=1e-7).fit(X, y).support_)
     assert results["plain"][1] == 300
     assert results["virtual"][1] == 2 * n_support
     np.testing.assert_array_equal(results["plain"][0], SVC(gamma=1e-7).fit(X, y).predict(X_test))
-    cached_calls = tmp_path / "cache" / "joblib" / "mnist_study" / "beyond"
-    assert len(list(cached_calls.glob("compute_fit_predict_sized/*/output.pkl"))) == 2
-    beyond.fit_predict_all({"plain": plain}, X, y, X_test)  # read back, not refitted
-    assert len(list(cached_calls.glob("compute_fit_predict_sized/*/output.pkl"))) == 2
-    monkeypatch.setattr(beyond, "SOURCE_DIGEST", "an edited beyond.py")
-    beyond.fit_predict_all({"plain": plain}, X, y, X_test)  # recomputed after an edit
-    assert len(list(cached_calls.glob("compute_fit_predict_sized/*/output.pkl"))) == 3
+    cached_calls = Path(models.memory().location) / "mnist_study" / "models" / "compute_fit_predict"
+    assert len(list(cached_calls.glob("*/output.pkl"))) == 2
+    # one cache for both: fit_predict reads back what fit_predict_many computed
+    np.testing.assert_array_equal(models.fit_predict(plain, X, y, X_test), results["plain"][0])
+    assert len(list(cached_calls.glob("*/output.pkl"))) == 2
     models.memory.cache_clear()
 
 
@@ -173,12 +172,12 @@ def test_knn_on_float_pixels_finds_the_same_neighbours_as_on_uint8(
     X_test = fixture_arrays["X_test"]
     knn = KNeighborsClassifier(n_neighbors=4, weights="distance")
     on_uint8 = knn.fit(X, y)
-    on_float = make_pipeline(FunctionTransformer(beyond.float_pixels), clone(knn)).fit(X, y)
+    on_float = features.on_float_pixels(clone(knn)).fit(X, y)
     distances, neighbours = on_uint8.kneighbors(X_test)
-    float_distances, float_neighbours = on_float[-1].kneighbors(beyond.float_pixels(X_test))
+    float_distances, float_neighbours = on_float[-1].kneighbors(features.float_pixels(X_test))
     np.testing.assert_array_equal(neighbours, float_neighbours)
     np.testing.assert_array_equal(distances, float_distances)
-    predictions = beyond.fit_predict(on_float, X, y, X_test)
+    predictions = models.fit_predict(on_float, X, y, X_test)
     np.testing.assert_array_equal(predictions, on_uint8.predict(X_test))
-    assert beyond.float_pixels(X[:2]).dtype == np.float64
+    assert features.float_pixels(X[:2]).dtype == np.float64
     models.memory.cache_clear()

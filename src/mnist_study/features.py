@@ -1,18 +1,15 @@
-"""Stage 6: shifted copies of the training images, deskewing, stroke-direction features, SVMs.
+"""Features of the digit images (shifts, deskewing, stroke directions) and stage 6's estimators.
 
-Everything here is deterministic; the expensive results go through the study's disk cache
-(``models.run_cached``), so a warm re-run of the notebook only reads them back.
+Everything here is deterministic. Its estimators are fitted through ``models.fit_predict``, whose
+cache is keyed on this module's source too (its functions run inside cached fits unseen by
+joblib's key), so editing this file recomputes, never reuses; ``deskewed`` caches the same way.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
-import joblib
 import numpy as np
-from joblib import Parallel, delayed
 from scipy import ndimage
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.decomposition import PCA
@@ -31,10 +28,9 @@ __all__ = [
     "deskewed",
     "direction_features",
     "direction_svc",
-    "fit_predict",
-    "fit_predict_all",
     "float_pixels",
     "image_moments",
+    "on_float_pixels",
     "pixel_svc",
     "shift_images",
     "unit_pixels",
@@ -44,10 +40,6 @@ SIDE = 28
 # The study's proposal: one pixel left, right, down and up, as (dx, dy) in the book's order.
 ONE_PIXEL_SHIFTS: tuple[tuple[int, int], ...] = ((-1, 0), (1, 0), (0, 1), (0, -1))
 TWO_PIXEL_SHIFTS: tuple[tuple[int, int], ...] = ((-2, 0), (2, 0), (0, 2), (0, -2))
-# joblib keys a cached call on its arguments' contents, but a function among them (such as the
-# FunctionTransformer of a pipeline) only by its name: this digest of the module's source goes
-# along with every cached call here, so that an edit of this file recomputes, never reuses.
-SOURCE_DIGEST = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
 # libsvm's kernel cache in MB (the default, 200, makes large fits recompute kernel rows).
 SVC_CACHE_MB = 1000
 
@@ -162,16 +154,9 @@ def direction_features(
     return np.concatenate([direction_planes(part, directions, blur) for part in batches])
 
 
-def compute_deskewed(
-    images: np.ndarray, source_digest: str, library_versions: dict[str, str]
-) -> np.ndarray:
-    """``deskew(images)``, in the form ``models.run_cached`` calls (keyed on this module's code)."""
-    return deskew(images)
-
-
 def deskewed(images: np.ndarray) -> np.ndarray:
     """``deskew(images)``, computed once and cached on disk."""
-    return models.run_cached(compute_deskewed, images, SOURCE_DIGEST)
+    return models.run_cached(deskew, images)
 
 
 def float_pixels(images: np.ndarray) -> np.ndarray:
@@ -183,6 +168,11 @@ def float_pixels(images: np.ndarray) -> np.ndarray:
     fraction of the memory.
     """
     return np.asarray(images, dtype=np.float64)
+
+
+def on_float_pixels(estimator: BaseEstimator) -> Pipeline:
+    """``estimator`` fed :func:`float_pixels`: for a KNN, the same neighbours, found frugally."""
+    return make_pipeline(FunctionTransformer(float_pixels), estimator)
 
 
 def unit_pixels(images: np.ndarray) -> np.ndarray:
@@ -235,53 +225,3 @@ class VirtualSupportVectors(ClassifierMixin, BaseEstimator):
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Predictions of the refitted model."""
         return self.estimator_.predict(X)
-
-
-def compute_fit_predict_sized(
-    estimator: BaseEstimator,
-    X_train: np.ndarray,
-    y_train: np.ndarray,
-    X_test: np.ndarray,
-    source_digest: str,
-    library_versions: dict[str, str],
-) -> tuple[np.ndarray, int]:
-    """Fit a copy of ``estimator``, predict ``X_test``; also return how many images it fit on.
-
-    ``source_digest`` and ``library_versions`` are not used: they only key the disk cache.
-    """
-    with joblib.parallel_config(n_jobs=-1):
-        fitted = clone(estimator).fit(X_train, y_train)
-        return fitted.predict(X_test), getattr(fitted, "n_training_images_", len(X_train))
-
-
-def fit_predict(
-    estimator: BaseEstimator, X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray
-) -> np.ndarray:
-    """Predictions of a copy of ``estimator`` fitted on the training data, cached on disk.
-
-    Unlike ``models.fit_predict``, the cache key includes this module's source, for estimators
-    built from its functions (such as :func:`float_pixels`).
-    """
-    predictions, _ = models.run_cached(
-        compute_fit_predict_sized, estimator, X_train, y_train, X_test, SOURCE_DIGEST
-    )
-    return predictions
-
-
-def fit_predict_all(
-    estimators: Mapping[str, BaseEstimator],
-    X_train: np.ndarray,
-    y_train: np.ndarray,
-    X_test: np.ndarray,
-) -> dict[str, tuple[np.ndarray, int]]:
-    """``(predictions, training images)`` of each estimator, fitted in parallel and cached.
-
-    SVC fits use one core each, so they run side by side, one per core.
-    """
-    results = Parallel(n_jobs=-1)(
-        delayed(models.run_cached)(
-            compute_fit_predict_sized, estimator, X_train, y_train, X_test, SOURCE_DIGEST
-        )
-        for estimator in estimators.values()
-    )
-    return dict(zip(estimators, results, strict=True))

@@ -1,0 +1,53 @@
+"""The book's KNN grid search: the shared-neighbours search scores exactly as the plain one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.neighbors import KNeighborsTransformer
+
+from mnist_study import knn_search, models, settings
+
+
+@pytest.fixture
+def small_data(fixture_arrays, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """1,000 training images of the fixture, with an empty cache of their own."""
+    monkeypatch.setenv(settings.CACHE_DIR_ENV, str(tmp_path / "cache"))
+    models.memory.cache_clear()
+    yield fixture_arrays["X_train"][:1000], fixture_arrays["y_train"][:1000]
+    models.memory.cache_clear()
+
+
+def test_shared_neighbours_give_the_plain_searchs_scores_and_choice(small_data) -> None:
+    X, y = small_data
+    plain = knn_search.book_search(X, y)
+    shared = knn_search.neighbour_search(X, y)
+    assert plain.cv_results_["params"] == shared.cv_results_["params"]
+    assert len(plain.cv_results_["params"]) == 8
+    for fold in range(knn_search.FOLDS):
+        key = f"split{fold}_test_score"
+        np.testing.assert_array_equal(plain.cv_results_[key], shared.cv_results_[key])
+    np.testing.assert_array_equal(
+        plain.cv_results_["mean_test_score"], shared.cv_results_["mean_test_score"]
+    )
+    assert plain.best_params_ == shared.best_params_
+    assert plain.best_score_ == shared.best_score_
+
+
+def test_each_folds_neighbours_are_found_once(small_data, monkeypatch) -> None:
+    X, y = small_data
+    calls: list[int] = []
+    real = KNeighborsTransformer.transform
+
+    def counting(self, X_query):
+        calls.append(len(X_query))
+        return real(self, X_query)
+
+    monkeypatch.setattr(KNeighborsTransformer, "transform", counting)
+    first = knn_search.neighbour_search(X, y)
+    assert calls == [len(X) // knn_search.FOLDS] * knn_search.FOLDS, "one query per fold"
+    again = knn_search.neighbour_search(X, y)
+    assert len(calls) == knn_search.FOLDS, "the second call is read from the cache"
+    assert first.best_params_ == again.best_params_
