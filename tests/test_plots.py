@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mnist_study import plots
+from mnist_study import figures, plots
 
 
 @pytest.fixture(autouse=True)
 def study_style():
-    plots.use_study_style()
+    figures.use_study_style()
     yield
     plt.close("all")
 
@@ -26,7 +26,7 @@ def test_a_readable_figure_is_saved_without_software_metadata(tmp_path: Path) ->
     fig, ax = plt.subplots(figsize=(6, 3))
     ax.plot([0, 1], [0, 1])
     ax.set_title("a readable title")
-    path = plots.save_readme_figure(fig, "ok.png", tmp_path)
+    path = figures.save_readme_figure(fig, "ok.png", tmp_path)
     raw = path.read_bytes()
     assert raw.startswith(b"\x89PNG") and b"Software" not in raw and b"matplotlib" not in raw
 
@@ -36,7 +36,7 @@ def test_text_too_small_at_readme_width_is_refused_and_nothing_written(tmp_path:
     ax.plot([0, 1], [0, 1])
     ax.set_title("this 10-point title would be 6.8 px high")
     with pytest.raises(ValueError, match="smallest text would be"):
-        plots.save_readme_figure(fig, "too_wide.png", tmp_path)
+        figures.save_readme_figure(fig, "too_wide.png", tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -44,7 +44,7 @@ def test_tiny_text_is_refused_even_in_a_narrow_figure(tmp_path: Path) -> None:
     fig, ax = plt.subplots(figsize=(4, 3))
     ax.text(0.5, 0.5, "footnote", fontsize=4)
     with pytest.raises(ValueError, match="at least 9 px"):
-        plots.save_readme_figure(fig, "tiny.png", tmp_path)
+        figures.save_readme_figure(fig, "tiny.png", tmp_path)
 
 
 def test_hidden_axes_do_not_count_as_text() -> None:
@@ -52,7 +52,7 @@ def test_hidden_axes_do_not_count_as_text() -> None:
     ax.tick_params(labelsize=3)
     ax.set_axis_off()
     ax.set_title("shown", fontsize=12)
-    assert plots.smallest_text_pt(fig) == 12
+    assert figures.smallest_text_pt(fig) == 12
 
 
 def test_confusion_counts_carry_thousands_separators() -> None:
