@@ -5,6 +5,7 @@
 3. warm: the same again, with the cache filled, and once more one notebook at a time;
 4. the whole main job, all notebooks, with another empty cache and then warm;
 5. the book's KNN grid search on 60,000 images, plain and with shared neighbours (``knn_search``);
+6. the drawing widget: its warm start and the time of an answer after a stroke (``drawing.py``);
 then loading the verified dataset from its cache. For each: wall time, CPU time (all child
 processes) and peak memory (resident set of the whole process tree, sampled). The table is
 printed and written to ``benchmarks/RESULTS.md``. ``python -m benchmarks.run --knn-only`` runs
