@@ -407,12 +407,32 @@ def test_terminated_fetch_leaves_no_scratch_folder(tmp_path: Path, signum: int) 
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=lambda: signal.signal(signum, signal.SIG_DFL),  # as from a terminal, not nohup
     )
     assert process.stdout is not None
     assert process.stdout.readline().strip() == "fetching"
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == -signum, stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fetch_keeps_ignoring_a_hangup_it_was_told_to_ignore(tmp_path: Path) -> None:
+    """Under `nohup` (SIGHUP ignored) a closed terminal does not stop the fetch."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", TERMINATED_FETCH, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "fetching"
+    process.send_signal(signal.SIGHUP)
+    with pytest.raises(subprocess.TimeoutExpired):
+        process.wait(timeout=2)
+    process.terminate()
+    process.communicate(timeout=60)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -53,6 +53,8 @@ def scratch_files_removed_on_termination() -> Iterator[None]:
         raise Terminated(signum)
 
     wanted = [signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])]
+    # A signal the process was told to ignore (as `nohup` ignores SIGHUP) stays ignored.
+    wanted = [signum for signum in wanted if signal.getsignal(signum) != signal.SIG_IGN]
     previous = {signum: signal.signal(signum, unwind) for signum in wanted}
     received = None
     try:
