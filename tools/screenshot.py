@@ -102,15 +102,22 @@ def notebooks_as_the_kernel_sees_them(root: Path) -> None:
         nbformat.write(notebook, root / "notebooks" / path.name)
 
 
-def screenshot(output: Path = SCREENSHOT) -> None:
-    """Save a picture of JupyterLab listing ``notebooks/`` with the first notebook's outputs."""
+@contextmanager
+def lab_showing(notebook: str) -> Iterator[Page]:
+    """A browser page on a read-only JupyterLab of the notebooks, with ``notebook`` open."""
     with (
         tempfile.TemporaryDirectory(prefix="mnist-screenshot-") as root,
         running_lab(Path(root), read_only=True) as server,
         chromium_page() as page,
     ):
         notebooks_as_the_kernel_sees_them(Path(root))
-        open_notebook(page, server, FIRST_NOTEBOOK)
+        open_notebook(page, server, notebook)
+        yield page
+
+
+def screenshot(output: Path = SCREENSHOT) -> None:
+    """Save a picture of JupyterLab listing ``notebooks/`` with the first notebook's outputs."""
+    with lab_showing(FIRST_NOTEBOOK) as page:
         widen_file_browser(page, 360)
         page.locator(".jp-DirListing-item", has_text=Path(FIRST_NOTEBOOK).name).wait_for()
         first_figure = page.locator(".jp-NotebookPanel .jp-RenderedImage img").first
@@ -147,13 +154,7 @@ def wait_for_reading(page: Page, text: str, timeout_s: float = 30) -> None:
 
 def draw_a_digit(output: Path = DRAWING, timeout_s: float = 600) -> None:
     """Save a picture of the drawing widget (stage 8, full data) after a 5 is drawn on it."""
-    with (
-        tempfile.TemporaryDirectory(prefix="mnist-screenshot-") as root,
-        running_lab(Path(root), read_only=True) as server,
-        chromium_page() as page,
-    ):
-        notebooks_as_the_kernel_sees_them(Path(root))
-        open_notebook(page, server, DRAWING_NOTEBOOK)
+    with lab_showing(DRAWING_NOTEBOOK) as page:
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
         page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click()
         page.locator(".digit-pad-canvas").wait_for(timeout=timeout_s * 1000)
@@ -175,13 +176,12 @@ def draw_a_digit(output: Path = DRAWING, timeout_s: float = 600) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the process exit status."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "pictures",
-        nargs="*",
-        choices=["lab", "drawing"],
-        help="which pictures to take (default: both)",
-    )
+    # No `choices=`: with nargs="*", Python 3.11's argparse rejects an empty list against them.
+    parser.add_argument("pictures", nargs="*", help="lab, drawing or both (default: both)")
     pictures = parser.parse_args(argv).pictures or ["lab", "drawing"]
+    unknown = set(pictures) - {"lab", "drawing"}
+    if unknown:
+        parser.error(f"unknown picture {', '.join(sorted(unknown))}: choose lab or drawing")
     if "lab" in pictures:
         screenshot()
     if "drawing" in pictures:
