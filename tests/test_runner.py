@@ -82,6 +82,29 @@ def test_main_job_writes_normalised_notebooks_and_figures(project: Path) -> None
     assert str(project) not in (project / "notebooks" / "01_first.ipynb").read_text()
 
 
+def test_notebooks_start_longest_first_by_their_last_times(tmp_path: Path) -> None:
+    names = ["01_a", "02_b", "03_c", "04_d"]
+    paths = [tmp_path / f"{name}.ipynb" for name in names]
+    times = tmp_path / "notebook-seconds.json"
+    assert runner.longest_first(paths, times) == paths  # no times yet: numbered order
+    times.write_text("not json")
+    assert runner.longest_first(paths, times) == paths
+    times.write_text(json.dumps({"01_a": 4.0, "02_b": 15.5, "04_d": 8.0}))
+    # 03_c was never timed (a new notebook may be long): it starts first
+    assert [p.stem for p in runner.longest_first(paths, times)] == ["03_c", "02_b", "04_d", "01_a"]
+
+
+def test_a_successful_run_records_each_notebooks_time(project: Path) -> None:
+    times = project / "build" / "notebook-seconds.json"
+    times.parent.mkdir()
+    times.write_text(json.dumps({"00_removed": 3.0, "01_first": 999.0}))
+    assert runner.main(["--root", str(project), "01_first"]) == 0
+    recorded = json.loads(times.read_text())
+    assert set(recorded) == {"00_removed", "01_first"}
+    assert 0 < recorded["01_first"] < 999.0
+    assert not list(times.parent.glob("*.partial"))
+
+
 def test_stream_chunks_are_merged_into_one_output(tmp_path: Path) -> None:
     notebook = new_notebook()
     notebook.cells = [new_code_cell("print('a table')")]

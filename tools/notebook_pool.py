@@ -223,8 +223,8 @@ def run_notebooks(
     parameters: dict[str, Any],
     jobs: int,
     environment: Mapping[str, str],
-) -> None:
-    """Execute and normalise the notebooks into ``stage/notebooks``, with ``parameters``.
+) -> dict[str, float]:
+    """Execute and normalise the notebooks into ``stage/notebooks``; each one's seconds, by name.
 
     Up to ``jobs`` notebooks run at a time, started in the given order, their kernels with
     ``environment`` added to this process's. The first failure (or a signal's exception) stops
@@ -241,6 +241,7 @@ def run_notebooks(
         initargs=(os.getpid(), dict(environment), context.RLock(), context.Value("i", 0)),
     )
     futures: dict[Future[tuple[str, bool] | float], Path] = {}
+    seconds = {}
     try:
         for notebook in notebooks:
             output = stage / "notebooks" / notebook.name
@@ -260,7 +261,9 @@ def run_notebooks(
             if isinstance(result, tuple):
                 raise NotebookFailedError(*result)
             progress(f"[{done}/{total}] {notebook.name} done in {result:.0f} s")
+            seconds[notebook.stem] = result
     except BaseException:
         stop_pool(pool, stage)
         raise
     pool.shutdown()
+    return seconds

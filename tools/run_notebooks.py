@@ -3,7 +3,10 @@
 Every notebook runs with papermill into a staging folder of the run's own under ``build/runs/``,
 writing its README figures there too. The notebooks are independent of each other (each loads
 the data itself and shares expensive results only through the disk cache), so two of them run at
-a time, in their numbered order, in a process pool. Only when all of them have succeeded are the
+a time in a process pool, the longest first: the order comes from the times of the last
+successful run (``build/notebook-seconds.json``), so that a long notebook does not start last
+and leave a core idle at the end; a notebook never timed starts first, and on a first run the
+numbered order stands. Only when all of them have succeeded are the
 executed notebooks moved over ``notebooks/`` and the figures over ``readme_images/``, all or
 nothing; a failing cell, a signal (Ctrl-C, ``kill``, a closed terminal) or a file that cannot be
 written stops the run and leaves the committed files as they were. One run at a time per
@@ -20,7 +23,9 @@ fixture into ``build/smoke``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import filecmp
+import json
 import os
 import shutil
 import sys
@@ -72,6 +77,42 @@ def study_notebooks(folder: Path, names: Sequence[str] = ()) -> list[Path]:
             )
         return chosen
     return notebooks
+
+
+def seconds_file(project: Project, smoke: bool) -> Path:
+    """Where the runner keeps each notebook's time in the last successful run of this kind."""
+    return project.build / ("smoke-seconds.json" if smoke else "notebook-seconds.json")
+
+
+def longest_first(notebooks: Sequence[Path], times: Path) -> list[Path]:
+    """``notebooks`` ordered by their last times, longest first; those never timed first of all.
+
+    The sort is stable: with no times recorded (or an unreadable file) the given order stands.
+    """
+    try:
+        seconds = json.loads(times.read_text())
+    except (OSError, ValueError):
+        seconds = {}
+    if not isinstance(seconds, dict):
+        seconds = {}
+
+    def order(path: Path) -> tuple[int, float]:
+        last = seconds.get(path.stem)
+        return (1, -last) if isinstance(last, int | float) else (0, 0.0)
+
+    return sorted(notebooks, key=order)
+
+
+def record_times(times: Path, seconds: dict[str, float]) -> None:
+    """Add this run's times to ``times`` (replaced whole, so never half-written)."""
+    with contextlib.suppress(OSError, ValueError):
+        known = json.loads(times.read_text())
+        if isinstance(known, dict):
+            seconds = {**known, **seconds}
+    partial = times.with_name(times.name + ".partial")
+    with contextlib.suppress(OSError):
+        partial.write_text(json.dumps({name: round(s, 1) for name, s in sorted(seconds.items())}))
+        os.replace(partial, times)
 
 
 def staged_files(stage: Path, project: Project) -> list[tuple[Path, Path]]:
@@ -172,8 +213,11 @@ def run(
             {settings.CACHE_DIR_ENV: str(project.build / "smoke-cache")} if args.smoke else {}
         )
         started = time.perf_counter()
+        times = seconds_file(project, args.smoke)
         try:
-            run_notebooks(notebooks, stage, parameters, args.jobs, environment)
+            seconds = run_notebooks(
+                longest_first(notebooks, times), stage, parameters, args.jobs, environment
+            )
         except NotebookFailedError as error:
             keep = True
             progress(f"error: {error}")
@@ -195,12 +239,14 @@ def run(
             smoke.mkdir()
             for name in ("notebooks", "readme_images"):
                 os.replace(stage / name, smoke / name)
+            record_times(times, seconds)
             progress(
                 f"smoke run of {len(notebooks)} notebook(s) passed in {elapsed:.0f} s ({smoke})"
             )
             return 0
         pairs = staged_files(stage, project)
         if args.check:
+            record_times(times, seconds)
             return check(pairs, project)
         problems = unwritable(pairs, project.root)
         try:
@@ -214,6 +260,7 @@ def run(
                 progress(f"Nothing under {unchanged} was changed.")
             return 1
         ignore_stop_signals()  # the run is over: only its staging folder is left to remove
+        record_times(times, seconds)
         progress(f"wrote {len(pairs)} files into notebooks/ and readme_images/ in {elapsed:.0f} s")
         return 0
     finally:
