@@ -62,7 +62,7 @@ smoke: $(STAMP) ## Run every notebook on the small test fixture into build/smoke
 verify: data ## Regenerate everything from the full data; fail, naming files, if any differs from git
 	@$(RUNNER) --check
 
-bench: data $(DEV_STAMP) ## Benchmark: book-style baseline vs make figures cold and warm, the KNN search side by side; slow (tens of minutes)
+bench: data $(DEV_STAMP) ## Benchmark: book-style baseline vs the main job cold and warm, the KNN search side by side, the widget; about an hour
 	@$(PY) -m benchmarks.run
 
 lint: $(DEV_STAMP) ## Check code and notebooks with ruff

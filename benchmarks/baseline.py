@@ -15,6 +15,8 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import SGDClassifier
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import cross_val_predict, cross_val_score
+from sklearn.multiclass import OneVsOneClassifier
+from sklearn.svm import SVC
 
 from mnist_study.data import load_mnist
 
@@ -45,8 +47,19 @@ def main() -> None:
     forest_clf = RandomForestClassifier(random_state=42)
     cross_val_predict(forest_clf, X_train, y_train_5, cv=3, method="predict_proba")
     started = step("stage 3: forest cross-validated probabilities", started)
-    cross_val_predict(forest_clf, X_train, y_train, cv=3)
-    started = step("stage 4: forest, 10 classes, cross-validated predictions", started)
+    sgd_clf.fit(X_train, y_train)
+    sgd_clf.predict(X_train[:1])
+    started = step("stage 4: SGD fit, 10 classes", started)
+    cross_val_predict(sgd_clf, X_train, y_train, cv=3)
+    started = step("stage 4: SGD, 10 classes, cross-validated predictions", started)
+    cross_val_predict(OneVsOneClassifier(sgd_clf), X_train, y_train, cv=3)
+    started = step("stage 4: SGD one-versus-one, cross-validated predictions", started)
+    svm_clf = SVC(random_state=42).fit(X_train[:2000], y_train[:2000])
+    svm_clf.predict(X_train[:1])
+    cross_val_predict(svm_clf, X_train[:2000], y_train[:2000], cv=3)
+    started = step("stage 4: SVC on 2,000 images, fit and cross-validated predictions", started)
+    cross_val_predict(forest_clf, X_train, y_train, cv=3, method="predict_proba")
+    started = step("stage 4: forest, 10 classes, cross-validated probabilities", started)
     forest_clf.fit(X_train, y_train)
     accuracy = accuracy_score(y_test, forest_clf.predict(X_test))
     step(f"stage 5: forest fit on 60,000 images, test accuracy {accuracy}", started)

@@ -188,3 +188,21 @@ def test_widgets_are_numbered_not_random(readers) -> None:
     first, second = digit_pad.DigitPad(readers), digit_pad.DigitPad(readers)
     number = int(first.model_id.rsplit("-", 1)[1])
     assert second.model_id == f"mnist-study-digit-pad-{number + 1}"
+
+
+def test_redraw_places_each_digit_as_said_and_brings_it_back_both_ways(fixture_data) -> None:
+    digits = fixture_data[1][:20]
+    for placement, where in drawing.PLACEMENTS.items():
+        redrawn = drawing.redraw(digits, placement, seed=0)
+        assert list(redrawn) == ["canvas shrunk", "prepared"]
+        for back in redrawn.values():
+            assert back.shape == digits.shape and back.dtype == np.uint8
+        again = drawing.redraw(digits, placement, seed=1)
+        # only the random placement depends on the seed
+        same = all(np.array_equal(again[way], redrawn[way]) for way in redrawn)
+        assert same == (where is not None)
+    # a digit filling the canvas, shrunk back, is the digit itself but for the resampling's blur
+    filling = drawing.redraw(digits, "filling the canvas", seed=0)["canvas shrunk"]
+    assert np.abs(filling.astype(int) - digits).mean() < 10
+    with pytest.raises(KeyError):
+        drawing.redraw(digits, "upside down", seed=0)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 import warnings
 from pathlib import Path
 
 import joblib
 import numpy as np
 import pytest
-from sklearn.linear_model import SGDClassifier
+from sklearn.ensemble import _forest
+from sklearn.linear_model import SGDClassifier, _stochastic_gradient
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import cross_val_predict, cross_val_score
 
@@ -173,22 +176,51 @@ def test_lock_names_do_not_read_array_contents() -> None:
     assert name != models.lock_name(models.compute_cross_val_output, (sgd, a[:2]))
 
 
-def test_forest_is_shown_as_the_book_names_it_and_uses_every_core(small_data, monkeypatch) -> None:
+def threads_used(monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> set[int]:
+    """The threads that run ``owner.name`` from now on (recorded as they call it)."""
+    seen: set[int] = set()
+    real = getattr(owner, name)
+
+    def recording(*args, **kwargs):
+        seen.add(threading.get_ident())
+        time.sleep(0.01)  # long enough for a second thread to take the next task
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, recording)
+    return seen
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two cores to see a second one used")
+def test_forest_is_shown_as_the_book_names_it_and_grows_its_trees_on_every_core(
+    small_data, monkeypatch
+) -> None:
     assert repr(models.random_forest()) == "RandomForestClassifier(random_state=42)"
     X, X_test, y, _ = small_data
-    seen: list[int] = []
-    real_fit = models.RandomForestClassifier.fit
-
-    def recording_fit(self, *args, **kwargs):
-        seen.append(joblib.effective_n_jobs(self.n_jobs))  # the cores this fit will use
-        return real_fit(self, *args, **kwargs)
-
-    monkeypatch.setattr(models.RandomForestClassifier, "fit", recording_fit)
     forest = models.random_forest().set_params(n_estimators=10)
+    threads = threads_used(monkeypatch, _forest, "_parallel_build_trees")
     parallel = models.fit_predict(forest, X, y, X_test)
-    assert seen == [os.cpu_count()]
-    serial = forest.set_params(n_jobs=1).fit(X, y).predict(X_test)
+    assert len(threads) > 1
+    threads.clear()
+    models.cross_val_output(forest, X, y, method="predict_proba")
+    assert len(threads) > 1
+    threads.clear()
+    kept = models.fitted(forest.set_params(n_estimators=11), X, y)
+    assert len(threads) > 1
+    assert kept.n_jobs is None  # it answers later as the estimator asked for
+    serial = forest.set_params(n_estimators=10, n_jobs=1).fit(X, y).predict(X_test)
     np.testing.assert_array_equal(parallel, serial)
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two cores to see a second one used")
+def test_sgd_on_ten_classes_fits_its_binary_models_side_by_side(small_data, monkeypatch) -> None:
+    X, _, y, _ = small_data
+    threads = threads_used(monkeypatch, _stochastic_gradient, "fit_binary")
+    spread = models.cross_val_output(fast_sgd(), X, y)
+    assert len(threads) > 1
+    with joblib.parallel_config(n_jobs=1):
+        alone = cross_val_predict(fast_sgd(), X, y, cv=3)
+    np.testing.assert_array_equal(spread, alone)
+    assert models.spreading_param(fast_sgd(), y == "5") is None  # one binary model: folds instead
 
 
 def test_cached_results_print_the_same_whether_computed_or_read(small_data) -> None:

@@ -21,13 +21,16 @@ __all__ = [
     "CANVAS_SIZE",
     "FIVE",
     "ONE",
+    "PLACEMENTS",
     "SIDE",
     "STROKE_WIDTH",
     "TOO_SMALL",
+    "draw_anywhere",
     "ink_box",
     "place_on_canvas",
     "prepare",
     "rasterize",
+    "redraw",
     "shrink_canvas",
 ]
 
@@ -48,6 +51,13 @@ FIVE = [
     ],
 ]
 ONE = [[(140, 30), (140, 250)]]
+# Where notebook 08 draws MNIST digits on the canvas to test the preparation: (top, left, side),
+# or None for a random size and spot (``draw_anywhere``).
+PLACEMENTS = {
+    "filling the canvas": (0, 0, CANVAS_SIZE),
+    "anywhere, 100 to 200 px": None,
+    "small, in the middle": (90, 90, 100),
+}
 
 
 def rasterize(
@@ -127,3 +137,32 @@ def shrink_canvas(canvas: np.ndarray) -> np.ndarray:
     """The naive alternative to ``prepare``: the whole canvas scaled down to 28 × 28, flat."""
     image = Image.fromarray(np.asarray(canvas, np.uint8))
     return np.asarray(image.resize((SIDE, SIDE), Image.Resampling.BOX)).ravel()
+
+
+def draw_anywhere(
+    digits: np.ndarray, rng: np.random.Generator, smallest: int = 100, largest: int = 200
+) -> list[np.ndarray]:
+    """Each digit blown up to a random side (``smallest`` to ``largest`` px) at a random spot."""
+    canvases = []
+    for digit in digits:
+        side = int(rng.integers(smallest, largest + 1))
+        top, left = rng.integers(0, CANVAS_SIZE - side + 1, size=2)
+        canvases.append(place_on_canvas(digit, int(top), int(left), side))
+    return canvases
+
+
+def redraw(digits: np.ndarray, placement: str, seed: int) -> dict[str, np.ndarray]:
+    """The digits drawn on the canvas as ``PLACEMENTS[placement]`` says, then brought back.
+
+    Returns both ways back to 28 × 28, by name: the whole canvas shrunk, and prepared. ``seed``
+    draws the random sizes and spots of the placement that has them.
+    """
+    where = PLACEMENTS[placement]
+    if where is None:
+        canvases = draw_anywhere(digits, np.random.default_rng(seed))
+    else:
+        canvases = [place_on_canvas(digit, *where) for digit in digits]
+    return {
+        "canvas shrunk": np.array([shrink_canvas(canvas) for canvas in canvases]),
+        "prepared": np.array([prepare(canvas) for canvas in canvases]),
+    }

@@ -4,10 +4,11 @@ joblib keys every cached call on the cached function's code and its arguments' c
 estimator, hence its parameters, and the arrays), so a changed parameter or sample is never served
 a stale result. What joblib does not see is keyed once, in the cache's location
 (``.cache/joblib/<key>/``, or under ``$MNIST_STUDY_CACHE_DIR``): the versions of the numerical
-libraries, and a digest of this module's and ``features.py``'s source. The digest is there
-because joblib hashes a function referenced by an argument (``features.float_pixels`` inside a
-``FunctionTransformer``, the ``VirtualSupportVectors`` class) or called by a cached function (such
-as ``features.image_moments`` under ``deskew``) by its name only: an edit of those modules or an
+libraries, and a digest of the source of this module, ``features.py`` and ``drawing.py``. The
+digest is there because joblib hashes a function referenced by an argument
+(``features.float_pixels`` inside a ``FunctionTransformer``, the ``VirtualSupportVectors`` class)
+or called by a cached function (such as ``features.image_moments`` under ``deskew``, or
+``drawing.prepare`` under ``drawing.redraw``) by its name only: an edit of those modules or an
 upgrade opens a fresh cache instead of reusing results. Keying the location rather than passing
 the versions and the digest as extra arguments keeps every cached function's signature its own;
 ``make clean`` removes the folders of former keys. A cache entry that cannot be read back is
@@ -36,6 +37,7 @@ from sklearn.ensemble import BaseEnsemble, RandomForestClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import SGDClassifier
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.multiclass import OneVsOneClassifier, OneVsRestClassifier
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.pipeline import Pipeline
 
@@ -59,7 +61,15 @@ LIBRARY_VERSIONS = {
     "joblib": joblib.__version__,
 }
 # The modules whose code runs inside cached calls unseen by joblib's key (see above).
-KEYED_SOURCES = ("models.py", "features.py")
+KEYED_SOURCES = ("models.py", "features.py", "drawing.py")
+# Estimators one fit of which spreads over the cores (see ``spreading_param``).
+SPREAD_INSIDE = (
+    BaseEnsemble,
+    KNeighborsClassifier,
+    KNeighborsRegressor,
+    OneVsOneClassifier,
+    OneVsRestClassifier,
+)
 SOURCE_DIGEST = hashlib.sha256(
     b"".join(Path(__file__).with_name(name).read_bytes() for name in KEYED_SOURCES)
 ).hexdigest()
@@ -139,10 +149,28 @@ def run_cached(function: Callable[..., Any], *args: Any) -> Any:
             joblib_log.removeFilter(readable_entry)
 
 
-def parallel_inside(estimator: BaseEstimator) -> bool:
-    """Whether one fit of the estimator spreads over the cores itself (as a forest does)."""
-    final = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
-    return isinstance(final, BaseEnsemble | KNeighborsClassifier | KNeighborsRegressor)
+def spreading_param(estimator: BaseEstimator, y: np.ndarray) -> str | None:
+    """The parameter that spreads one fit of ``estimator`` on ``y`` over the cores, if one can.
+
+    A forest grows its trees, a KNN searches neighbours, a one-versus-one or one-versus-rest
+    wrapper and ``SGDClassifier`` on more than two classes fit their binary models side by side.
+    Their ``n_jobs`` changes no result. ``joblib.parallel_config`` does not reach these (they
+    pass ``n_jobs`` on, or ask for threads), so it is set on a copy of the estimator.
+    """
+    name, final = estimator.steps[-1] if isinstance(estimator, Pipeline) else ("", estimator)
+    spreads = isinstance(final, SPREAD_INSIDE) or (
+        isinstance(final, SGDClassifier) and np.ndim(y) == 1 and len(np.unique(y)) > 2
+    )
+    if not spreads:
+        return None
+    return f"{name}__n_jobs" if name else "n_jobs"
+
+
+def on_every_core(estimator: BaseEstimator, y: np.ndarray) -> BaseEstimator:
+    """A fresh copy of ``estimator`` whose every fit on ``y`` uses all the cores it can."""
+    copy = clone(estimator)
+    param = spreading_param(estimator, y)
+    return copy.set_params(**{param: -1}) if param else copy
 
 
 def compute_cross_val_output(
@@ -152,12 +180,13 @@ def compute_cross_val_output(
 
     An integer ``cv`` gives the book's folds: unshuffled ``StratifiedKFold`` for a classifier of
     one label, plain ``KFold`` for several labels (stratifying needs a single one). Every core
-    is used, by the folds or inside each fit; the result does not depend on how many.
+    is used, inside each fit where one fit can spread (the folds then run one after the other,
+    none left alone on a core), else by the folds; the result does not depend on how many.
     """
+    if spreading_param(estimator, y):
+        return cross_val_predict(on_every_core(estimator, y), X, y, cv=cv, method=method, n_jobs=1)
     with joblib.parallel_config(n_jobs=-1):
-        return cross_val_predict(
-            estimator, X, y, cv=cv, method=method, n_jobs=1 if parallel_inside(estimator) else None
-        )
+        return cross_val_predict(estimator, X, y, cv=cv, method=method)
 
 
 def cross_val_output(
@@ -168,9 +197,16 @@ def cross_val_output(
 
 
 def compute_fitted(estimator: BaseEstimator, X: np.ndarray, y: np.ndarray) -> BaseEstimator:
-    """A fresh copy of ``estimator`` fitted on ``X``, ``y``, on every core it can use."""
+    """A fresh copy of ``estimator`` fitted on ``X``, ``y`` on every core it can use.
+
+    The copy keeps the ``n_jobs`` of ``estimator`` for its later answers (one drawing at a time
+    answers faster on one core).
+    """
+    model = on_every_core(estimator, y)
     with joblib.parallel_config(n_jobs=-1):
-        return clone(estimator).fit(X, y)
+        model.fit(X, y)
+    param = spreading_param(estimator, y)
+    return model.set_params(**{param: estimator.get_params()[param]}) if param else model
 
 
 def fitted(estimator: BaseEstimator, X: np.ndarray, y: np.ndarray) -> BaseEstimator:
@@ -193,7 +229,7 @@ def compute_fit_predict(
     """
     step = max(batch or len(X_test), 1)
     with joblib.parallel_config(n_jobs=-1):
-        fitted = clone(estimator).fit(X_train, y_train)
+        fitted = on_every_core(estimator, y_train).fit(X_train, y_train)
         parts = [fitted.predict(X_test[at : at + step]) for at in range(0, len(X_test), step)]
     return np.concatenate(parts), getattr(fitted, "n_training_images_", len(X_train))
 
