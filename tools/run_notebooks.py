@@ -1,18 +1,18 @@
-"""Execute the study's notebooks in order, normalise them, and put them and their figures in place.
+"""Execute the study's notebooks, normalise them, and put them and their figures in place.
 
 Every notebook runs with papermill into a staging folder of the run's own under ``build/runs/``,
 writing its README figures there too. The notebooks are independent of each other (each loads
 the data itself and shares expensive results only through the disk cache), so two of them run at
-a time in a process pool, the longest first: the order comes from the times of the last
-successful run (``build/notebook-seconds.json``), so that a long notebook does not start last
-and leave a core idle at the end; a notebook never timed starts first, and on a first run the
-numbered order stands. Only when all of them have succeeded are the
-executed notebooks moved over ``notebooks/`` and the figures over ``readme_images/``, all or
-nothing; a failing cell, a signal (Ctrl-C, ``kill``, a closed terminal) or a file that cannot be
-written stops the run and leaves the committed files as they were. One run at a time per
-checkout: a second is refused while ``build/run.lock`` is held. ``--check`` compares the staged
-files with the committed ones instead of moving them, and ``--smoke`` runs on the small test
-fixture into ``build/smoke``.
+a time in a process pool, the longest first: the order comes from the longest time each has
+taken in the runs so far (``build/notebook-seconds.json``; ``make clean`` forgets them), so that
+a long notebook does not start last and leave a core idle at the end; a notebook never timed
+starts first, and on a first run the numbered order stands. Only when all of them have succeeded
+are the executed notebooks moved over ``notebooks/`` and the figures over ``readme_images/``,
+all or nothing; a failing cell, a signal (Ctrl-C, ``kill``, a closed terminal) or a file that
+cannot be written stops the run and leaves the committed files as they were. One run at a time
+per checkout: a second is refused while ``build/run.lock`` is held. ``--check`` compares the
+staged files with the committed ones instead of moving them, and ``--smoke`` runs on the small
+test fixture into ``build/smoke``.
 
     python -m tools.run_notebooks            # the main job (make figures)
     python -m tools.run_notebooks --check    # regenerate and compare (make verify)
@@ -80,12 +80,12 @@ def study_notebooks(folder: Path, names: Sequence[str] = ()) -> list[Path]:
 
 
 def seconds_file(project: Project, smoke: bool) -> Path:
-    """Where the runner keeps each notebook's time in the last successful run of this kind."""
+    """Where the runner keeps each notebook's longest time in successful runs of this kind."""
     return project.build / ("smoke-seconds.json" if smoke else "notebook-seconds.json")
 
 
 def longest_first(notebooks: Sequence[Path], times: Path) -> list[Path]:
-    """``notebooks`` ordered by their last times, longest first; those never timed first of all.
+    """``notebooks`` ordered by their recorded times, longest first; those never timed first.
 
     The sort is stable: with no times recorded (or an unreadable file) the given order stands.
     """
@@ -104,14 +104,23 @@ def longest_first(notebooks: Sequence[Path], times: Path) -> list[Path]:
 
 
 def record_times(times: Path, seconds: dict[str, float]) -> None:
-    """Add this run's times to ``times`` (replaced whole, so never half-written)."""
-    with contextlib.suppress(OSError, ValueError):
-        known = json.loads(times.read_text())
-        if isinstance(known, dict):
-            seconds = {**known, **seconds}
+    """Keep in ``times`` each notebook's longest time so far (the file replaced whole).
+
+    The longest, not the last: a run with the cache filled takes seconds, and the order that
+    matters is that of a run with an empty one, after a change of code or library versions.
+    """
+    try:
+        longest = json.loads(times.read_text())
+    except (OSError, ValueError):
+        longest = {}
+    if not isinstance(longest, dict):
+        longest = {}
+    for name, taken in seconds.items():
+        before = longest.get(name)
+        longest[name] = max(taken, before) if isinstance(before, int | float) else taken
     partial = times.with_name(times.name + ".partial")
     with contextlib.suppress(OSError):
-        partial.write_text(json.dumps({name: round(s, 1) for name, s in sorted(seconds.items())}))
+        partial.write_text(json.dumps({name: round(s, 1) for name, s in sorted(longest.items())}))
         os.replace(partial, times)
 
 
