@@ -13,7 +13,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pytest
-from sklearn.ensemble import _forest
+from sklearn.ensemble import GradientBoostingClassifier, _forest
 from sklearn.linear_model import SGDClassifier, _stochastic_gradient
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import cross_val_predict, cross_val_score
@@ -221,6 +221,8 @@ def test_sgd_on_ten_classes_fits_its_binary_models_side_by_side(small_data, monk
         alone = cross_val_predict(fast_sgd(), X, y, cv=3)
     np.testing.assert_array_equal(spread, alone)
     assert models.spreading_param(fast_sgd(), y == "5") is None  # one binary model: folds instead
+    # an ensemble that grows its members one after the other has no n_jobs to set
+    assert models.spreading_param(GradientBoostingClassifier(), y) is None
 
 
 def test_cached_results_print_the_same_whether_computed_or_read(small_data) -> None:

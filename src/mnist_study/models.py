@@ -161,7 +161,7 @@ def spreading_param(estimator: BaseEstimator, y: np.ndarray) -> str | None:
     spreads = isinstance(final, SPREAD_INSIDE) or (
         isinstance(final, SGDClassifier) and np.ndim(y) == 1 and len(np.unique(y)) > 2
     )
-    if not spreads:
+    if not spreads or "n_jobs" not in final.get_params(deep=False):  # boosting grows in turn
         return None
     return f"{name}__n_jobs" if name else "n_jobs"
 
