@@ -84,17 +84,21 @@ def seconds_file(project: Project, smoke: bool) -> Path:
     return project.build / ("smoke-seconds.json" if smoke else "notebook-seconds.json")
 
 
+def recorded_times(times: Path) -> dict[str, object]:
+    """The times kept in ``times``, or none if it is missing or unreadable."""
+    try:
+        seconds = json.loads(times.read_text())
+    except (OSError, ValueError):
+        return {}
+    return seconds if isinstance(seconds, dict) else {}
+
+
 def longest_first(notebooks: Sequence[Path], times: Path) -> list[Path]:
     """``notebooks`` ordered by their recorded times, longest first; those never timed first.
 
     The sort is stable: with no times recorded (or an unreadable file) the given order stands.
     """
-    try:
-        seconds = json.loads(times.read_text())
-    except (OSError, ValueError):
-        seconds = {}
-    if not isinstance(seconds, dict):
-        seconds = {}
+    seconds = recorded_times(times)
 
     def order(path: Path) -> tuple[int, float]:
         last = seconds.get(path.stem)
@@ -109,12 +113,7 @@ def record_times(times: Path, seconds: dict[str, float]) -> None:
     The longest, not the last: a run with the cache filled takes seconds, and the order that
     matters is that of a run with an empty one, after a change of code or library versions.
     """
-    try:
-        longest = json.loads(times.read_text())
-    except (OSError, ValueError):
-        longest = {}
-    if not isinstance(longest, dict):
-        longest = {}
+    longest = recorded_times(times)
     for name, taken in seconds.items():
         before = longest.get(name)
         longest[name] = max(taken, before) if isinstance(before, int | float) else taken
