@@ -40,13 +40,13 @@ def start_seconds(cache: str) -> float:
 
 def answer_seconds(cache: str) -> list[float]:
     """The time of each answer while the test strokes are drawn, ``ROUNDS`` times over."""
-    from mnist_study import drawing, models
+    from mnist_study import cache, drawing
     from mnist_study.data import load_mnist
     from mnist_study.digit_pad import DigitPad, fit_readers
 
     before = os.environ.get(settings.CACHE_DIR_ENV)
     os.environ[settings.CACHE_DIR_ENV] = cache
-    models.memory.cache_clear()
+    cache.memory.cache_clear()
     try:
         X_train, _, y_train, _ = load_mnist()
         pad = DigitPad(fit_readers(X_train, y_train))
@@ -54,7 +54,7 @@ def answer_seconds(cache: str) -> list[float]:
         os.environ.pop(settings.CACHE_DIR_ENV)
         if before is not None:
             os.environ[settings.CACHE_DIR_ENV] = before
-        models.memory.cache_clear()
+        cache.memory.cache_clear()
     times = []
     for _ in range(ROUNDS):
         for digit in (drawing.FIVE, drawing.ONE):

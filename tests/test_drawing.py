@@ -9,7 +9,7 @@ import pytest
 from conftest import FIXTURE_PATH
 from scipy import ndimage
 
-from mnist_study import digit_pad, drawing, models
+from mnist_study import cache, digit_pad, drawing
 from mnist_study.data import load_mnist
 
 
@@ -27,9 +27,9 @@ def readers(
     X_train, _, y_train, _ = fixture_data
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MNIST_STUDY_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        models.memory.cache_clear()
+        cache.memory.cache_clear()
         yield digit_pad.fit_readers(X_train, y_train)
-    models.memory.cache_clear()
+    cache.memory.cache_clear()
 
 
 def drawn_anywhere(digits: np.ndarray, seed: int = 0) -> list[np.ndarray]:

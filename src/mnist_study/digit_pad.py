@@ -18,8 +18,11 @@ import anywidget
 import numpy as np
 import traitlets
 from sklearn.base import BaseEstimator
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import SGDClassifier
 
-from mnist_study import drawing, models
+from mnist_study import drawing
+from mnist_study.cache import fit
 
 __all__ = ["DigitPad", "Readers", "answer", "fit_readers"]
 
@@ -38,10 +41,13 @@ class Readers:
 
 
 def fit_readers(X_train: np.ndarray, y_train: np.ndarray) -> Readers:
-    """The stage-1 SGD 5-detector and the stage-5 random forest, fitted once (disk cache)."""
-    detector = models.fitted(models.sgd_classifier(), X_train, y_train == "5")
-    classifier = models.fitted(models.random_forest(), X_train, y_train)
-    return Readers(detector, classifier)
+    """The stage-1 SGD 5-detector and the stage-5 random forest, as fitted there (disk cache).
+
+    The forest, grown on every core, answers one drawing at a time faster on one.
+    """
+    detector = fit(SGDClassifier(random_state=42), X_train, y_train == "5")
+    classifier = fit(RandomForestClassifier(random_state=42, n_jobs=-1), X_train, y_train)
+    return Readers(detector, classifier.set_params(n_jobs=None))
 
 
 def answer(readers: Readers, strokes: list) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """Features of the digit images (shifts, deskewing, stroke directions) and stage 6's estimators.
 
-Everything here is deterministic. Its estimators are fitted through ``models.fit_predict``, whose
-cache is keyed on this module's source too (its functions run inside cached fits unseen by
-joblib's key), so editing this file recomputes, never reuses; ``deskewed`` caches the same way.
+Everything here is deterministic. The disk cache (``cache.py``) is keyed on this module's source
+too (its functions run inside cached fits unseen by joblib's key), so editing this file
+recomputes, never reuses.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.svm import SVC
 
-from mnist_study import models
+from mnist_study.cache import cached
 
 __all__ = [
     "ONE_PIXEL_SHIFTS",
@@ -156,7 +156,7 @@ def direction_features(
 
 def deskewed(images: np.ndarray) -> np.ndarray:
     """``deskew(images)``, computed once and cached on disk."""
-    return models.run_cached(deskew, images)
+    return cached(deskew)(images)
 
 
 def float_pixels(images: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ fold). scikit-learn's example on caching nearest neighbours (a ``Pipeline`` with
 not serve here: it caches the graph of a fold's *training* images, four times larger than its test
 images', and finds the test images' neighbours again for every candidate.
 
-Both searches are cached on disk through ``models.run_cached``; each cached function is
+Both searches are kept in the disk cache (``cache.cached``); each cached function is
 self-contained (only scikit-learn inside), so joblib's key on its code covers what it computes.
 """
 
@@ -24,7 +24,7 @@ from sklearn.exceptions import EfficiencyWarning
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsTransformer
 
-from mnist_study import models
+from mnist_study.cache import cached
 
 __all__ = ["BOOK_GRID", "FOLDS", "book_search", "neighbour_search"]
 
@@ -46,7 +46,7 @@ def compute_book_search(X: np.ndarray, y: np.ndarray) -> GridSearchCV:
 
 def book_search(X: np.ndarray, y: np.ndarray) -> GridSearchCV:
     """The book's grid search on ``X``, ``y``, computed once and cached."""
-    return models.run_cached(compute_book_search, X, y)
+    return cached(compute_book_search)(X, y)
 
 
 def compute_neighbour_search(X: np.ndarray, y: np.ndarray) -> GridSearchCV:
@@ -84,4 +84,4 @@ def compute_neighbour_search(X: np.ndarray, y: np.ndarray) -> GridSearchCV:
 
 def neighbour_search(X: np.ndarray, y: np.ndarray) -> GridSearchCV:
     """The book's grid search with each fold's neighbours found once, cached."""
-    return models.run_cached(compute_neighbour_search, X, y)
+    return cached(compute_neighbour_search)(X, y)

@@ -1,9 +1,8 @@
 """Stage 7: more than one label per image (multilabel), more than one output (multioutput).
 
 The book's two labels for every digit (*large*: 7, 8 or 9; *odd*), its seeded noise recipe for
-the denoising example, the book's way of computing F1, and the denoising error. The fits go
-through ``models.fit_predict`` and ``models.cross_val_output`` (cached); its figure is drawn by
-``plots.plot_image_rows``; intervals come from ``stats``.
+the denoising example, the book's way of computing F1, and the denoising error. Its figure is
+drawn by ``plots.plot_image_rows``; intervals come from ``stats``.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ __all__ = [
 LABEL_NAMES = ("large (7, 8, 9)", "odd")
 # The book's np.random.seed(42) before drawing the noise of the training, then the test images.
 NOISE_SEED = 42
-# Test images denoised at a time (``models.fit_predict``'s ``batch``): a KNN with 784 outputs
+# Test images denoised at a time (in batches): a KNN with 784 outputs
 # holds one array of class probabilities per output and per image, about 1 MB per image.
 PREDICT_BATCH = 250
 

@@ -1,0 +1,197 @@
+"""The disk cache: scikit-learn's results as it gives them, computed once, never stale."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import FIXTURE_PATH
+from sklearn.linear_model import SGDClassifier
+from sklearn.model_selection import cross_val_predict
+
+from mnist_study import cache
+from mnist_study.data import load_mnist
+
+
+@pytest.fixture
+def cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """An empty cache folder of the test's own."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("MNIST_STUDY_CACHE_DIR", str(folder))
+    cache.memory.cache_clear()
+    yield folder
+    cache.memory.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def small_data() -> tuple[np.ndarray, ...]:
+    return load_mnist(600, fixture=FIXTURE_PATH)
+
+
+def fast_sgd(**params) -> SGDClassifier:
+    return SGDClassifier(random_state=42, max_iter=20, tol=None, **params)
+
+
+def counting(calls: list[int]):
+    """``cross_val_predict`` that records each real computation."""
+
+    def cross_val_predict_counted(estimator, X, y, **kwargs):
+        calls.append(1)
+        return cross_val_predict(estimator, X, y, **kwargs)
+
+    return cross_val_predict_counted
+
+
+def test_a_cached_call_returns_what_scikit_learn_returns(cache_dir, small_data) -> None:
+    X, _, y, _ = small_data
+    direct = cross_val_predict(fast_sgd(), X, y == "5", cv=3, method="decision_function")
+    through = cache.cached(cross_val_predict)(
+        fast_sgd(), X, y == "5", cv=3, method="decision_function"
+    )
+    np.testing.assert_array_equal(through, direct)
+
+
+def test_results_are_kept_and_keyed_by_parameters_and_data(cache_dir, small_data) -> None:
+    X, _, y, _ = small_data
+    calls: list[int] = []
+    cvp = cache.cached(counting(calls))
+    first = cvp(fast_sgd(), X, y == "5", cv=3, method="decision_function")
+    again = cvp(fast_sgd(), X, y == "5", cv=3, method="decision_function")
+    np.testing.assert_array_equal(first, again)
+    assert len(calls) == 1
+    cvp(fast_sgd(alpha=1e-3), X, y == "5", cv=3, method="decision_function")
+    assert len(calls) == 2
+    X_changed = X.copy()
+    X_changed[0, 0] ^= 1
+    cvp(fast_sgd(), X_changed, y == "5", cv=3, method="decision_function")
+    assert len(calls) == 3
+
+
+def test_fit_returns_a_fitted_copy_and_keeps_it(cache_dir, small_data) -> None:
+    X, X_test, y, _ = small_data
+    model = fast_sgd()
+    fitted = cache.fit(model, X, y == "5")
+    assert not hasattr(model, "coef_"), "the estimator passed in stays as it was"
+    np.testing.assert_array_equal(fitted.coef_, fast_sgd().fit(X, y == "5").coef_)
+    np.testing.assert_array_equal(
+        cache.predict(fitted, X_test), fast_sgd().fit(X, y == "5").predict(X_test)
+    )
+    assert len(list(cache_dir.rglob("output.pkl"))) == 2
+
+
+def test_a_library_upgrade_opens_a_fresh_folder(cache_dir, monkeypatch) -> None:
+    before = cache.cache_key()
+    monkeypatch.setitem(cache.LIBRARY_VERSIONS, "scikit-learn", "0.0-other")
+    assert cache.cache_key() != before
+
+
+def damage(entry: Path, how: str) -> None:
+    """Flip one bit of a cached result, or write random bytes over part of it."""
+    data = bytearray(entry.read_bytes())
+    if how == "bit":
+        data[-20] ^= 0x80
+    else:
+        data[len(data) // 2 : len(data) // 2 + 64] = os.urandom(64)
+    entry.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("how", ["bit", "bytes"])
+def test_a_damaged_entry_is_computed_again_never_used(cache_dir, small_data, how) -> None:
+    X, _, y, _ = small_data
+    calls: list[int] = []
+    cvp = cache.cached(counting(calls))
+    first = cvp(fast_sgd(), X, y == "5", cv=3, method="decision_function")
+    (entry,) = cache_dir.rglob("output.pkl")
+    damage(entry, how)
+    again = cvp(fast_sgd(), X, y == "5", cv=3, method="decision_function")
+    assert len(calls) == 2
+    np.testing.assert_array_equal(again, first)
+
+
+def test_a_read_only_cache_computes_with_one_warning_naming_it(
+    cache_dir, small_data, monkeypatch
+) -> None:
+    X, _, y, _ = small_data
+    cache.not_written.cache_clear()
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(cache.CheckedStore, "create_location", refuse)
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    with pytest.warns(cache.CacheNotWritten, match=str(cache_dir)) as record:
+        result = cache.cached(cross_val_predict)(fast_sgd(), X, y == "5", cv=3)
+    assert len(result) == len(y)
+    assert len([w for w in record if w.category is cache.CacheNotWritten]) == 1
+    assert not list(cache_dir.rglob("output.pkl"))
+
+
+def test_a_full_cache_leaves_no_partial_entry(cache_dir, small_data, monkeypatch) -> None:
+    X, _, y, _ = small_data
+    cache.not_written.cache_clear()
+    real = cache.file_digest
+
+    def disk_full(path: str) -> str:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache, "file_digest", disk_full)
+    with pytest.warns(cache.CacheNotWritten, match="No space left"):
+        cache.cached(cross_val_predict)(fast_sgd(), X, y == "5", cv=3)
+    monkeypatch.setattr(cache, "file_digest", real)
+    assert not list(cache_dir.rglob("output.pkl"))
+
+
+def test_processes_asking_for_the_same_call_compute_it_once(tmp_path) -> None:
+    """Two notebooks running side by side and needing one result: one computes, one waits."""
+    (tmp_path / "slow_work.py").write_text(
+        "import os, time\n"
+        "def compute(n):\n"
+        "    with open(os.environ['CALLS_FILE'], 'a') as calls:\n"
+        "        calls.write(f'{os.getpid()}\\n')\n"
+        "    time.sleep(2)\n"
+        "    return n * n\n"
+    )
+    caller = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from mnist_study.cache import cached\n"
+        "import slow_work\n"
+        "Path(sys.argv[1]).touch()\n"
+        "while not all(Path(p).exists() for p in sys.argv[2:]):\n"
+        "    time.sleep(0.01)\n"
+        "print(cached(slow_work.compute)(12))\n"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(tmp_path),
+        "MNIST_STUDY_CACHE_DIR": str(tmp_path / "cache"),
+        "CALLS_FILE": str(tmp_path / "calls.txt"),
+    }
+    ready = [str(tmp_path / f"ready-{n}") for n in range(2)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", caller, mine, *ready],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for mine in ready
+    ]
+    results = [process.communicate(timeout=120) for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], results
+    assert [out.strip() for out, _ in results] == ["144", "144"]
+    assert len((tmp_path / "calls.txt").read_text().splitlines()) == 1
+
+
+def test_lock_names_do_not_read_array_contents() -> None:
+    sgd = fast_sgd()
+    a, b = np.zeros((3, 4), np.uint8), np.ones((3, 4), np.uint8)
+    name = cache.lock_name(cross_val_predict, (sgd, a), {"cv": 3})
+    assert name == cache.lock_name(cross_val_predict, (sgd, b), {"cv": 3})
+    assert name != cache.lock_name(cross_val_predict, (fast_sgd(alpha=1), a), {"cv": 3})
+    assert name != cache.lock_name(cross_val_predict, (sgd, a), {"cv": 5})
