@@ -128,28 +128,51 @@ README_NUMBER_EXCEPTIONS = {"3.11", "3.12", "3.13", "3.14", "1.2.6", "1.8"}
 NUMBER = re.compile(r"\d+(?:\.\d+)?\s?%|\d+\.\d+|\d{1,3}(?:,\d{3})+")
 
 
-def readme_prose() -> str:
-    """The README as a reader reads it: no code blocks, inline code, image or link targets."""
-    text = re.sub(r"```.*?```", "", (ROOT / "README.md").read_text(), flags=re.DOTALL)
+def prose(markdown: str) -> str:
+    """Markdown as a reader reads it: no code blocks, inline code, image or link targets."""
+    text = re.sub(r"```.*?```", "", markdown, flags=re.DOTALL)
     text = re.sub(r"`[^`]*`", "", text)
     return re.sub(r"\]\([^)]*\)", "]", text)
+
+
+def unprinted(numbers: set[str], shown: str) -> list[str]:
+    """The numbers that do not stand, as numbers, in the text ``shown``."""
+    return sorted(
+        number
+        for number in numbers
+        if not re.search(rf"(?<![\d.,]){re.escape(number)}(?![\d])", shown)
+    )
 
 
 def test_every_readme_number_is_printed_by_a_notebook() -> None:
     """Every decimal, percentage and large count in the README appears in a notebook's output."""
     shown = "\n".join(output_text(path) for path in NOTEBOOKS)
-    numbers = set(NUMBER.findall(readme_prose())) - README_NUMBER_EXCEPTIONS
+    numbers = set(NUMBER.findall(prose((ROOT / "README.md").read_text())))
+    numbers -= README_NUMBER_EXCEPTIONS
     assert len(numbers) > 20, "the README quotes the notebooks' numbers"
-    missing = sorted(
-        number
-        for number in numbers
-        if not re.search(rf"(?<![\d.,]){re.escape(number)}(?![\d])", shown)
-    )
+    missing = unprinted(numbers, shown)
     assert missing == [], f"README numbers that no notebook prints: {missing}"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_number_of_a_notebooks_prose_is_printed_by_that_notebook(path: Path) -> None:
+    """The Markdown cells state only numbers the notebook's outputs print, so they cannot drift."""
+    notebook = nbformat.read(path, as_version=4)
+    markdown = "\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
+    numbers = set(NUMBER.findall(prose(markdown)))
+    missing = unprinted(numbers, output_text(path))
+    assert missing == [], f"{path.name}: numbers in its Markdown that no output prints: {missing}"
+
+
+def test_the_prose_check_catches_a_number_no_output_prints() -> None:
+    assert unprinted(
+        {"97.05%", "1,891", "0.9604"}, "accuracy 97.05%\n[0.95035 0.96035 0.9604 ]"
+    ) == ["1,891"]
+    assert unprinted({"0.96"}, "0.9604") == ["0.96"], "a rounded number is not the number printed"
+
+
 def test_readme_writes_percentages_one_way() -> None:
-    assert not re.search(r"\d %", readme_prose()), "write 97%, not 97 %"
+    assert not re.search(r"\d %", prose((ROOT / "README.md").read_text())), "write 97%, not 97 %"
 
 
 def test_readme_shows_every_exported_figure() -> None:
