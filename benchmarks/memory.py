@@ -116,7 +116,7 @@ def main() -> int:
     args = parser.parse_args()
     paths = [NOTEBOOKS / name for name in args.notebooks] or sorted(NOTEBOOKS.glob("0*.ipynb"))
     lines = [
-        "| notebook | peak PSS (GB) | in the cell | CPU (s) | wall (s) |",
+        "| notebook | peak PSS (GB) | in the cell | CPU (s, sampled) | wall (s) |",
         "|---|---:|---|---:|---:|",
     ]
     worst = 0.0
