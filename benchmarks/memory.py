@@ -22,6 +22,7 @@ from pathlib import Path
 import nbformat
 import psutil
 from nbclient import NotebookClient
+from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,7 +86,7 @@ def cell_name(cell: nbformat.NotebookNode) -> str:
 
 def measure(path: Path, parameters: dict) -> tuple[float, str, float]:
     """Execute one notebook; its peak PSS in GB, the cell of the peak, and its CPU seconds."""
-    notebook = parameterize_notebook(nbformat.read(path, as_version=4), parameters)
+    notebook = parameterize_notebook(load_notebook_node(str(path)), parameters)
     watch = Watch()
     client = NotebookClient(
         notebook, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
