@@ -15,13 +15,17 @@ from sklearn.metrics import (
     recall_score,
     roc_auc_score,
 )
-from sklearn.model_selection import cross_val_score
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import SGDClassifier
+from sklearn.model_selection import StratifiedKFold, cross_val_predict, cross_val_score
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.multioutput import ClassifierChain
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.svm import SVC
 
-from mnist_study import features, knn_search, models, multilabel
+from mnist_study import features, knn_search, multilabel
+from mnist_study.book import NUMBERS as BOOK
+from mnist_study.cache import cached, fit, predict
 from mnist_study.data import load_mnist
 
 pytestmark = pytest.mark.full_data
@@ -37,56 +41,62 @@ def mnist(request: pytest.FixtureRequest):
 
 @pytest.fixture(scope="module")
 def sgd_scores(mnist) -> np.ndarray:
+    """Notebooks 01-03's cross-validated decision scores, through the same cached call."""
     X_train, _, y_train, _ = mnist
-    return models.cross_val_output(
-        models.sgd_classifier(), X_train, y_train == "5", method="decision_function"
+    sgd_clf = SGDClassifier(random_state=42)
+    return cached(cross_val_predict)(
+        sgd_clf, X_train, y_train == "5", cv=3, method="decision_function", n_jobs=-1
     )
 
 
 def test_sgd_fold_accuracy_and_dummy(mnist, sgd_scores) -> None:
     X_train, _, y_train, _ = mnist
     y5 = y_train == "5"
-    folds = models.fold_scores(y5, sgd_scores > 0, accuracy_score)
-    np.testing.assert_array_equal(folds, [0.95035, 0.96035, 0.9604])
+    folds = StratifiedKFold(3).split(X_train, y5)
+    accuracy = [accuracy_score(y5[test], sgd_scores[test] > 0) for _, test in folds]
+    assert accuracy == BOOK["sgd_5_cv_accuracy"]
     dummy = cross_val_score(DummyClassifier(), X_train, y5, cv=3, scoring="accuracy")
-    np.testing.assert_array_equal(dummy, [0.90965, 0.90965, 0.90965])
+    assert dummy.tolist() == BOOK["dummy_5_cv_accuracy"]
 
 
 def test_sgd_confusion_matrix_precision_recall_f1(mnist, sgd_scores) -> None:
     y5 = mnist[2] == "5"
     y_pred = sgd_scores > 0
-    assert confusion_matrix(y5, y_pred).tolist() == [[53892, 687], [1891, 3530]]
-    assert precision_score(y5, y_pred) == 0.8370879772350012
-    assert recall_score(y5, y_pred) == 0.6511713705958311
-    assert f"{f1_score(y5, y_pred):.14f}".startswith("0.73251711973438")
+    assert confusion_matrix(y5, y_pred).tolist() == BOOK["sgd_5_confusion_matrix"]
+    assert precision_score(y5, y_pred) == BOOK["sgd_5_precision"]
+    assert recall_score(y5, y_pred) == BOOK["sgd_5_recall"]
+    # the book prints ...846: the harmonic mean of the same precision and recall, rounded once
+    # more differently by today's formula 2TP / (2TP + FP + FN)
+    assert abs(f1_score(y5, y_pred) - BOOK["sgd_5_f1"]) < 1e-15
 
 
 def test_threshold_for_90_percent_precision(mnist, sgd_scores) -> None:
     y5 = mnist[2] == "5"
     precisions, _, thresholds = precision_recall_curve(y5, sgd_scores)
     threshold = thresholds[(precisions >= 0.90).argmax()]
-    assert threshold == 3370.0194991439557
+    assert threshold == BOOK["threshold_for_90_precision"]
     y_pred = sgd_scores >= threshold
-    assert precision_score(y5, y_pred) == 0.9000345901072293
-    assert recall_score(y5, y_pred) == 0.4799852425751706
+    assert precision_score(y5, y_pred) == BOOK["precision_at_90_threshold"]
+    assert recall_score(y5, y_pred) == BOOK["recall_at_90_threshold"]
 
 
 def test_roc_auc_of_both_and_forest_scores(mnist, sgd_scores) -> None:
     X_train, _, y_train, _ = mnist
     y5 = y_train == "5"
-    assert roc_auc_score(y5, sgd_scores) == 0.9604938554008616
-    probas = models.cross_val_output(models.random_forest(), X_train, y5, method="predict_proba")
-    assert roc_auc_score(y5, probas[:, 1]) == 0.9983436731328145
+    assert roc_auc_score(y5, sgd_scores) == BOOK["sgd_5_roc_auc"]
+    forest_clf = RandomForestClassifier(random_state=42, n_jobs=-1)
+    probas = cached(cross_val_predict)(forest_clf, X_train, y5, cv=3, method="predict_proba")
+    assert roc_auc_score(y5, probas[:, 1]) == BOOK["forest_5_roc_auc"]
     y_pred = probas[:, 1] >= 0.5
-    assert precision_score(y5, y_pred) == 0.9897468089558485
-    assert recall_score(y5, y_pred) == 0.8725327430363402
-    assert f1_score(y5, y_pred) == 0.9274509803921569
+    assert precision_score(y5, y_pred) == BOOK["forest_5_precision"]
+    assert recall_score(y5, y_pred) == BOOK["forest_5_recall"]
+    assert f1_score(y5, y_pred) == BOOK["forest_5_f1"]
 
 
 def test_forest_test_accuracy(mnist) -> None:
     X_train, X_test, y_train, y_test = mnist
-    y_pred = models.fit_predict(models.random_forest(), X_train, y_train, X_test)
-    assert accuracy_score(y_test, y_pred) == 0.9705
+    forest_clf = fit(RandomForestClassifier(random_state=42, n_jobs=-1), X_train, y_train)
+    assert accuracy_score(y_test, forest_clf.predict(X_test)) == 0.9705  # the study's own
 
 
 # Stage 7: Géron's 03_classification.ipynb (third edition), "Multilabel Classification",
@@ -151,7 +161,7 @@ def test_svc_on_2000_images_reads_the_books_digit_with_the_books_scores(mnist) -
     svm_clf = SVC(random_state=42).fit(X_train[:2000], y_train[:2000])
     scores = svm_clf.decision_function(X_train[:1]).round(2)
     assert svm_clf.predict(X_train[:1]).tolist() == ["5"]
-    assert scores.tolist() == [[3.79, 0.73, 6.06, 8.3, -0.29, 9.3, 1.75, 2.77, 7.21, 4.82]]
+    assert scores.tolist() == [BOOK["svc_some_digit_scores"]]
     ovr_clf = OneVsRestClassifier(SVC(random_state=42)).fit(X_train[:2000], y_train[:2000])
     assert ovr_clf.predict(X_train[:1]).tolist() == ["5"] and len(ovr_clf.estimators_) == 10
 
