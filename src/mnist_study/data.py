@@ -156,15 +156,12 @@ def obtain_verified(
 
 def check_sample(sample: int | None, spec: DatasetSpec) -> None:
     """Raise ``ValueError`` unless ``sample`` is None or a whole number in MIN_SAMPLE…n_train."""
-    if sample is None:
-        return
-    if isinstance(sample, bool) or not isinstance(sample, int | np.integer):
-        raise ValueError(f"sample must be a whole number of training images, got {sample!r}")
-    if not MIN_SAMPLE <= sample <= spec.n_train:
+    whole = isinstance(sample, int | np.integer) and not isinstance(sample, bool)
+    if sample is not None and not (whole and MIN_SAMPLE <= sample <= spec.n_train):
         raise ValueError(
-            f"sample must be between {MIN_SAMPLE} (the smallest allowed: about ten images of "
-            f"each digit) and {spec.n_train:,} (the size of {spec.name}'s training set), "
-            f"got {sample}"
+            f"sample must be a whole number of training images from {MIN_SAMPLE} (the smallest "
+            f"allowed: about ten of each digit) to {spec.n_train:,} (all of {spec.name}'s), "
+            f"got {sample!r}"
         )
 
 

