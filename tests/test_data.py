@@ -263,11 +263,15 @@ def test_a_silent_network_is_given_up_at_the_deadline_saying_what_it_waited_for(
         Source("silent Keras", partial(sources.fetch_keras_npz, url=f"{silent_url}mnist.npz")),
         source("too late", fixture_arrays, calls),
     ]
+    silent_names = ("silent mirror", "silent Keras")
     started = time.monotonic()
     with caplog.at_level(logging.INFO), pytest.raises(MnistUnavailableError) as caught:
         obtain(tmp_path, silent, FIXTURE, Deadline(total_s=1.5, wait_s=1.0))
     assert time.monotonic() - started < 10
-    assert str(caught.value).count("timed out") == 2
+    lines = str(caught.value).splitlines()
+    mirror, keras = (next(line for line in lines if f"{name}: " in line) for name in silent_names)
+    assert "timed out" in mirror
+    assert "timed out" in keras or "gave up" in keras  # the latter on a slow machine
     assert "too late: gave up: the 1.5 s allowed for all sources had passed" in str(caught.value)
     assert calls == [], "no source is started after the deadline"
     assert f"waiting for {silent_url}train-images-idx3-ubyte.gz (at most 1 s" in caplog.text
@@ -282,7 +286,10 @@ def test_a_second_first_run_waits_for_the_first_and_reads_what_it_cached(
     second = threading.Thread(target=lambda: results.append(obtain(tmp_path, chain, FIXTURE)))
     with filelock.FileLock(tmp_path / LOCK), caplog.at_level(logging.INFO):  # the first run
         second.start()
-        second.join(timeout=1)
+        for _ in range(400):  # up to 20 s for the second run to reach the lock
+            if "waiting for another process" in caplog.text:
+                break
+            time.sleep(0.05)
         assert second.is_alive() and "waiting for another process" in caplog.text
         write_atomically(tmp_path / CACHE_NAME, fixture_arrays)
     second.join(timeout=20)
