@@ -191,9 +191,9 @@ def load_mnist(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Return ``X_train, X_test, y_train, y_test`` as the book has them (uint8 pixels, str labels).
 
-    ``sample`` keeps a stratified, seeded subset of that many training images and the same
-    fraction of the test images. ``fixture``, the path of the small committed test fixture
-    (``settings.FIXTURE_FILE``), reads it instead of the full dataset, with no network.
+    ``sample`` keeps a stratified, seeded subset of that many training images (``MIN_SAMPLE`` at
+    least) and the same fraction of the test images. ``fixture``, the path of the small committed
+    test fixture (``settings.FIXTURE_FILE``), reads it instead of the full dataset, offline.
     """
     spec = FIXTURE if fixture else CANONICAL
     check_sample(sample, spec)
