@@ -17,8 +17,9 @@ FIXTURE_PATH = settings.FIXTURE_FILE
 
 @pytest.fixture(autouse=True)
 def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Keep each test away from the real dataset cache."""
+    """Keep each test away from the real dataset cache (and npm from asking for its updates)."""
     monkeypatch.setenv(settings.DATA_DIR_ENV, str(tmp_path / "default-data"))
+    monkeypatch.setenv("npm_config_update_notifier", "false")
 
 
 @pytest.fixture(scope="session")

