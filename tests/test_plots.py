@@ -93,3 +93,44 @@ def test_chosen_approach_stands_out() -> None:
     colours = {tuple(bar.get_facecolor()) for bar in ax.patches}
     assert len(colours) == 2
     assert any("(chosen)" in text.get_text() and "svm" in text.get_text() for text in ax.texts)
+
+
+def test_the_marked_threshold_is_named_and_both_axes_are_labelled() -> None:
+    _, ax = plt.subplots()
+    thresholds = np.array([-2.0, -1.0, 0.0, 1.0, 2.0])
+    precisions = np.array([0.5, 0.6, 0.7, 0.9, 1.0, 1.0])
+    recalls = np.array([1.0, 0.9, 0.8, 0.5, 0.2, 0.0])
+    plots.plot_precision_recall_vs_threshold(
+        precisions, recalls, thresholds, 1.0, ax, chosen_name="threshold for 90% precision"
+    )
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert "threshold for 90% precision: 1" in labels
+    assert ax.get_ylabel() and ax.get_xlabel() == "Decision threshold"
+    marked = [line for line in ax.lines if line.get_marker() == "o"]
+    assert sorted(line.get_ydata()[0] for line in marked) == [0.5, 0.9]
+
+
+def test_operating_points_are_marked_and_named() -> None:
+    _, ax = plt.subplots()
+    y = np.array([0, 0, 1, 1, 0, 1])
+    scores = {"model": np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9])}
+    plots.plot_curves("roc", y, scores, ax, points={"default": (0.0, 2 / 3)})
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert "default" in labels
+    (point,) = [line for line in ax.lines if line.get_label() == "default"]
+    assert (point.get_xdata()[0], point.get_ydata()[0]) == (0.0, 2 / 3)
+
+
+def test_scores_are_points_with_intervals_not_bars() -> None:
+    _, ax = plt.subplots()
+    table = pd.DataFrame({"a": [0.7, 0.96], "b": [0.9, 0.998]}, index=["F1", "ROC AUC"])
+    plots.plot_score_points(table, table - 0.01, table + 0.001, ax)
+    assert not ax.patches, "no bars"
+    assert {text.get_text().strip() for text in ax.texts} == {
+        "0.7000",
+        "0.9600",
+        "0.9000",
+        "0.9980",
+    }
+    assert max(ax.get_xticks()) <= 1.0
+    assert [label.get_text() for label in ax.get_yticklabels()] == ["F1", "ROC AUC"]

@@ -93,3 +93,32 @@ def test_mean_interval_is_the_student_t_interval() -> None:
     assert stats.mean_interval(values) == pytest.approx((3.5 - half, 3.5 + half))
     low, high = stats.mean_interval(np.tile(values, 100))
     assert high - low < half / 5, "more images, narrower interval"
+
+
+def test_f1_interval_surrounds_f1_and_narrows_with_more_images() -> None:
+    from sklearn.metrics import f1_score
+
+    y_true = np.array([True] * 30 + [False] * 70)
+    y_pred = np.array([True] * 20 + [False] * 10 + [True] * 5 + [False] * 65)
+    low, high = stats.f1_interval(y_true, y_pred)
+    assert low < f1_score(y_true, y_pred) < high
+    big_low, big_high = stats.f1_interval(np.tile(y_true, 100), np.tile(y_pred, 100))
+    assert big_high - big_low < (high - low) / 5
+    assert stats.f1_interval(y_true, y_pred) == (low, high), "seeded"
+
+
+def test_roc_auc_interval_matches_a_bootstrap_and_is_degenerate_when_perfect() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    y_true = rng.random(2_000) < 0.2
+    y_score = rng.normal(size=2_000) + y_true * 1.5
+    low, high = stats.roc_auc_interval(y_true, y_score)
+    auc = roc_auc_score(y_true, y_score)
+    assert low < auc < high
+    resampled = []
+    for _ in range(300):
+        index = rng.integers(0, y_true.size, y_true.size)
+        resampled.append(roc_auc_score(y_true[index], y_score[index]))
+    assert high - low == pytest.approx(2 * 1.96 * np.std(resampled), rel=0.2)
+    assert stats.roc_auc_interval([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9]) == (1.0, 1.0)

@@ -18,6 +18,7 @@ __all__ = [
     "plot_image_rows",
     "plot_precision_recall_vs_threshold",
     "plot_score_bars",
+    "plot_score_points",
     "plot_shifted_copies",
 ]
 
@@ -78,17 +79,27 @@ def plot_precision_recall_vs_threshold(
     thresholds: np.ndarray,
     chosen: float,
     ax: plt.Axes | None = None,
+    chosen_name: str = "chosen threshold",
 ) -> plt.Axes:
-    """Precision and recall as functions of the decision threshold, with one threshold marked."""
+    """Precision and recall as functions of the decision threshold, with one threshold marked.
+
+    The marked threshold is named in the legend (``chosen_name`` and its value), and the
+    precision and recall it gives are dotted across to the axis, as in the book's figure.
+    """
     ax = ax if ax is not None else plt.gca()
     ax.plot(thresholds, precisions[:-1], "b--", label="Precision", linewidth=2)
     ax.plot(thresholds, recalls[:-1], "g-", label="Recall", linewidth=2)
-    ax.axvline(chosen, color="k", linestyle=":", label=f"threshold = {chosen:,.0f}")
+    index = int(np.searchsorted(thresholds, chosen))
+    ax.axvline(chosen, color="k", linestyle=":", label=f"{chosen_name}: {chosen:,.0f}")
+    for value, colour in ((precisions[index], "b"), (recalls[index], "g")):
+        ax.plot([chosen], [value], "o", color=colour)
+        ax.plot([ax.get_xlim()[0], chosen], [value, value], ":", color=colour, linewidth=1)
     ax.set_xlabel("Decision threshold")
+    ax.set_ylabel("Precision and recall")
     ax.xaxis.set_major_formatter(mpl.ticker.StrMethodFormatter("{x:,.0f}"))
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
-    ax.legend(loc="center left")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, frameon=False)
     return ax
 
 
@@ -141,12 +152,17 @@ def plot_score_bars(
 
 
 def plot_curves(
-    kind: str, y_true: np.ndarray, scores: Mapping[str, np.ndarray], ax: plt.Axes
+    kind: str,
+    y_true: np.ndarray,
+    scores: Mapping[str, np.ndarray],
+    ax: plt.Axes,
+    points: Mapping[str, tuple[float, float]] | None = None,
 ) -> None:
     """ROC (``kind="roc"``) or precision–recall (``"pr"``) curves of several models' scores.
 
     scikit-learn's Display classes draw them; the legend gives each area to four decimals (the
-    Displays round to two, which shows 0.9983 as 1.00).
+    Displays round to two, which shows 0.9983 as 1.00). ``points`` marks operating points, each
+    named in the legend: ``{label: (x, y)}`` in the curve's coordinates.
     """
     from sklearn.metrics import PrecisionRecallDisplay, RocCurveDisplay
 
@@ -161,6 +177,8 @@ def plot_curves(
         )
         area = display.roc_auc if kind == "roc" else display.average_precision
         display.line_.set_label(f"{name} ({'AUC' if kind == 'roc' else 'AP'} = {area:.4f})")
+    for (label, (x, y)), marker in zip((points or {}).items(), "o*sD^v", strict=False):
+        ax.plot([x], [y], marker, color="k", markersize=9 if marker == "*" else 6, label=label)
     ax.legend(loc="lower right" if kind == "roc" else "lower left")
     ax.grid(alpha=0.3)
 
@@ -265,3 +283,38 @@ def plot_image_rows(
         ax.images[0].set_clim(0, 255)
         ax.set_title(title, loc="left", fontsize=fontsize)
     return fig
+
+
+def plot_score_points(
+    table: pd.DataFrame,
+    low: pd.DataFrame,
+    high: pd.DataFrame,
+    ax: plt.Axes | None = None,
+    decimals: int = 4,
+    xlabel: str = "score, with its 95% confidence interval",
+) -> plt.Axes:
+    """Scores as points with their interval bars: a row per measure (the index), a marker per model.
+
+    ``low`` and ``high`` are shaped like ``table``. Points, not bars: a bar is read by its length,
+    which misleads on an axis that does not start at zero; a point is read by its position.
+    """
+    ax = ax if ax is not None else plt.gca()
+    positions = np.arange(len(table.index))[::-1].astype(float)
+    spacing = 0.5 / max(1, len(table.columns))
+    for offset, (column, marker) in enumerate(zip(table.columns, "os^D", strict=False)):
+        y = positions + ((len(table.columns) - 1) / 2 - offset) * spacing
+        values = table[column].to_numpy()
+        errors = [values - low[column].to_numpy(), high[column].to_numpy() - values]
+        ax.errorbar(values, y, xerr=errors, fmt=marker, capsize=3, markersize=6, label=str(column))
+        for value, right, row in zip(values, high[column].to_numpy(), y, strict=True):
+            ax.text(right, row, f"  {value:.{decimals}f}", va="center", fontsize=9)
+    ax.set_yticks(positions, [str(name) for name in table.index])
+    ax.set_ylim(positions.min() - 0.6, positions.max() + 0.6)
+    left = np.floor(low.to_numpy().min() * 20) / 20
+    ax.set_xlim(left, 1.0 + (1.0 - left) * 0.16)
+    ax.set_xticks(np.round(np.arange(left, 1.0001, 0.05 if 1.0 - left <= 0.5 else 0.1), 2))
+    ax.spines["left"].set_visible(False)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_xlabel(xlabel)
+    ax.legend(loc="lower left", frameon=False)
+    return ax

@@ -15,11 +15,13 @@ __all__ = [
     "Proportion",
     "accuracy",
     "compare_paired",
+    "f1_interval",
     "format_p",
     "macro_interval",
     "mean_interval",
     "paired_table",
     "proportion",
+    "roc_auc_interval",
 ]
 
 CONFIDENCE = 0.95
@@ -144,3 +146,43 @@ def format_p(p_value: float, prose: bool = False) -> str:
     if p_value < 1e-4:
         return "p < 0.0001" if prose else "< 0.0001"
     return f"p = {p_value:.2g}" if prose else f"{p_value:.2g}"
+
+
+def f1_interval(
+    y_true: np.ndarray, y_pred: np.ndarray, n_resamples: int = 2000
+) -> tuple[float, float]:
+    """95 % bootstrap interval (percentile, seeded) of a binary F1 score, images resampled.
+
+    F1 depends on an image only through its cell of the confusion matrix (true positive, false
+    positive, false negative, true negative), so resampling the images with replacement is
+    drawing the four cells' counts from a multinomial distribution with the observed shares.
+    """
+    y_true, y_pred = np.asarray(y_true, dtype=bool), np.asarray(y_pred, dtype=bool)
+    counts = np.array([(y_true & y_pred).sum(), (~y_true & y_pred).sum(), (y_true & ~y_pred).sum()])
+    counts = np.append(counts, y_true.size - counts.sum())
+    draws = np.random.default_rng(42).multinomial(y_true.size, counts / y_true.size, n_resamples)
+    tp, fp, fn = draws[:, 0], draws[:, 1], draws[:, 2]
+    f1 = 2 * tp / np.maximum(2 * tp + fp + fn, 1)
+    low, high = np.quantile(f1, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
+    return float(low), float(high)
+
+
+def roc_auc_interval(y_true: np.ndarray, y_score: np.ndarray) -> tuple[float, float]:
+    """95 % confidence interval of the area under the ROC curve (DeLong's variance, normal).
+
+    The area is the chance that a random positive is scored above a random negative (a tie
+    counts one half). DeLong, DeLong and Clarke-Pearson (1988) estimate its variance from each
+    image's share of the pairs it wins: for a positive, the share of negatives scored below it;
+    for a negative, the share of positives scored above it.
+    """
+    y_true = np.asarray(y_true, dtype=bool)
+    y_score = np.asarray(y_score, dtype=np.float64)
+    positives, negatives = y_score[y_true], y_score[~y_true]
+    m, n = positives.size, negatives.size
+    ranks = stats.rankdata(np.concatenate([positives, negatives]))
+    wins_of_positives = (ranks[:m] - stats.rankdata(positives)) / n
+    losses_of_negatives = 1 - (ranks[m:] - stats.rankdata(negatives)) / m
+    area = wins_of_positives.mean()
+    error = np.sqrt(wins_of_positives.var(ddof=1) / m + losses_of_negatives.var(ddof=1) / n)
+    z = stats.norm.ppf((1 + CONFIDENCE) / 2)
+    return float(max(0.0, area - z * error)), float(min(1.0, area + z * error))
