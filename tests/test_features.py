@@ -1,19 +1,21 @@
-"""Stage 6's features and estimators: shifts, deskewing, stroke directions, virtual SVMs."""
+"""Stage 6's features: shifts, deskewing, stroke directions, and how scikit-learn uses them."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pytest
 from scipy import ndimage
 from sklearn.base import clone
+from sklearn.decomposition import PCA
 from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 from sklearn.svm import SVC
 from threadpoolctl import threadpool_limits
 
-from mnist_study import features, models, settings
+from mnist_study import cache, features, settings
 
 
 def canvas() -> np.ndarray:
@@ -114,70 +116,77 @@ def test_direction_features_are_double_precision_whatever_the_blas_threads(
     np.testing.assert_allclose(one_thread, two_threads, rtol=1e-12, atol=1e-15)
 
 
+def test_image_moments_are_batch_independent(fixture_arrays: dict[str, np.ndarray]) -> None:
+    images = fixture_arrays["X_train"][:50]
+    centres, slants = features.image_moments(images)
+    batched_centres, batched_slants = features.image_moments(images, batch=7)
+    np.testing.assert_allclose(centres, batched_centres, rtol=1e-12)
+    np.testing.assert_allclose(slants, batched_slants, rtol=1e-12)
+    assert centres.shape == (50, 2)
+
+
+def test_deskewing_centres_the_digits(fixture_arrays: dict[str, np.ndarray]) -> None:
+    """Why stage 6's shifted copies of deskewed digits lie where no deskewed digit does."""
+    images = fixture_arrays["X_train"][:300]
+    before, _ = features.image_moments(images)
+    after, _ = features.image_moments(features.deskew(images))
+    assert before.std(axis=0).min() > 0.2
+    assert after.std(axis=0).max() < 0.05
+    shifted, _ = features.image_moments(features.shift_images(features.deskew(images), 1, 0))
+    np.testing.assert_allclose(np.median(shifted[:, 1] - after[:, 1]), 1.0, atol=0.05)
+
+
 def test_direction_svc_beats_pixel_svc_on_the_fixture(
     fixture_arrays: dict[str, np.ndarray],
 ) -> None:
+    """The two pipelines of notebook 06, written as the notebook writes them."""
     X_train = features.deskew(fixture_arrays["X_train"])
     X_test = features.deskew(fixture_arrays["X_test"])
     y_train, y_test = fixture_arrays["y_train"], fixture_arrays["y_test"]
-    pixels = features.pixel_svc(40, gamma=0.04).fit(X_train, y_train).score(X_test, y_test)
-    directions = features.direction_svc(0.06, n_components=40).fit(X_train, y_train)
-    assert directions.score(X_test, y_test) > max(pixels, 0.95)
+    pixels = make_pipeline(
+        FunctionTransformer(features.unit_pixels), PCA(40, random_state=42), SVC(gamma=0.04, C=10)
+    )
+    directions = make_pipeline(
+        FunctionTransformer(features.direction_features),
+        PCA(40, random_state=42),
+        SVC(gamma=0.06, C=10),
+    )
+    pixel_score = pixels.fit(X_train, y_train).score(X_test, y_test)
+    assert directions.fit(X_train, y_train).score(X_test, y_test) > max(pixel_score, 0.95)
 
 
-def test_virtual_support_vectors_refit_on_shifted_support_vectors(
+def test_virtual_support_vectors_are_shifted_copies_of_the_support_vectors(
     fixture_arrays: dict[str, np.ndarray],
 ) -> None:
+    """Notebook 06's recipe: fit, take the support vectors, add their shifted copies, refit."""
     X, y = fixture_arrays["X_train"][:400], fixture_arrays["y_train"][:400]
-    svc = SVC(gamma=1e-7)
-    n_support = len(SVC(gamma=1e-7).fit(X, y).support_)
-    virtual = features.VirtualSupportVectors(svc, features.ONE_PIXEL_SHIFTS).fit(X, y)
-    assert virtual.n_training_images_ == 5 * n_support
-    assert len(virtual.estimator_.support_) > n_support
-    np.testing.assert_array_equal(virtual.classes_, np.unique(y))
-    assert virtual.predict(X[:5]).shape == (5,)
-
-
-def test_fit_predict_many_reports_the_images_each_model_fit_on(
-    fixture_arrays: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setenv(settings.CACHE_DIR_ENV, str(tmp_path / "cache"))
-    models.memory.cache_clear()
-    X, y = fixture_arrays["X_train"][:300], fixture_arrays["y_train"][:300]
-    X_test = fixture_arrays["X_test"][:50]
-    plain = SVC(gamma=1e-7)
-    estimators = {"plain": plain, "virtual": features.VirtualSupportVectors(plain, [(1, 0)])}
-    # threads: worker processes left by earlier tests would still see those tests' cache folder
-    with joblib.parallel_config(backend="threading"):
-        results = models.fit_predict_many(estimators, X, y, X_test)
-    n_support = len(SVC(gamma=1e-7).fit(X, y).support_)
-    assert results["plain"][1] == 300
-    assert results["virtual"][1] == 2 * n_support
-    np.testing.assert_array_equal(results["plain"][0], SVC(gamma=1e-7).fit(X, y).predict(X_test))
-    cached_calls = Path(models.memory().location) / "mnist_study" / "models" / "compute_fit_predict"
-    assert len(list(cached_calls.glob("*/output.pkl"))) == 2
-    # one cache for both: fit_predict reads back what fit_predict_many computed
-    np.testing.assert_array_equal(models.fit_predict(plain, X, y, X_test), results["plain"][0])
-    assert len(list(cached_calls.glob("*/output.pkl"))) == 2
-    models.memory.cache_clear()
+    svc = SVC(gamma=1e-7).fit(X, y)
+    support = svc.support_
+    X_virtual, y_virtual = features.augment_with_shifts(X[support], y[support])
+    assert len(X_virtual) == 5 * len(support)
+    np.testing.assert_array_equal(X_virtual[: len(support)], X[support])
+    refitted = clone(svc).fit(X_virtual, y_virtual)
+    assert len(refitted.support_) > len(support)
 
 
 def test_knn_on_float_pixels_finds_the_same_neighbours_as_on_uint8(
     fixture_arrays: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """The float64 conversion only changes scikit-learn's search path, not what it finds."""
+    """The float64 copies of notebook 06 only change scikit-learn's search path, not its result."""
     monkeypatch.setenv(settings.CACHE_DIR_ENV, str(tmp_path / "cache"))
-    models.memory.cache_clear()
+    cache.memory.cache_clear()
     X, y = fixture_arrays["X_train"], fixture_arrays["y_train"]
     X_test = fixture_arrays["X_test"]
-    knn = KNeighborsClassifier(n_neighbors=4, weights="distance")
-    on_uint8 = knn.fit(X, y)
-    on_float = features.on_float_pixels(clone(knn)).fit(X, y)
+    on_uint8 = KNeighborsClassifier(n_neighbors=4, weights="distance").fit(X, y)
+    on_float = KNeighborsClassifier(n_neighbors=4, weights="distance")
+    on_float.fit(X.astype(np.float64), y)
     distances, neighbours = on_uint8.kneighbors(X_test)
-    float_distances, float_neighbours = on_float[-1].kneighbors(features.float_pixels(X_test))
+    float_distances, float_neighbours = on_float.kneighbors(X_test.astype(np.float64))
     np.testing.assert_array_equal(neighbours, float_neighbours)
     np.testing.assert_array_equal(distances, float_distances)
-    predictions = models.fit_predict(on_float, X, y, X_test)
+    predictions = cache.predict(on_float, X_test.astype(np.float64))
     np.testing.assert_array_equal(predictions, on_uint8.predict(X_test))
+    pipeline = features.on_float_pixels(clone(on_float)).fit(X, y)
+    np.testing.assert_array_equal(pipeline.predict(X_test), predictions)
     assert features.float_pixels(X[:2]).dtype == np.float64
-    models.memory.cache_clear()
+    cache.memory.cache_clear()

@@ -134,3 +134,37 @@ def test_scores_are_points_with_intervals_not_bars() -> None:
     }
     assert max(ax.get_xticks()) <= 1.0
     assert [label.get_text() for label in ax.get_yticklabels()] == ["F1", "ROC AUC"]
+
+
+def test_scores_against_a_goal_are_points_not_bars() -> None:
+    _, ax = plt.subplots()
+    table = pd.DataFrame({"precision": [0.96, 0.98], "recall": [0.95, 0.99]}, index=["2", "8"])
+    plots.plot_scores_against_goal(table, low=table - 0.01, high=table + 0.01, ax=ax, goal=0.97)
+    assert not ax.patches, "no bars"
+    assert len(ax.containers) == 2, "one series of points with error bars per column"
+    assert ax.get_ylim()[0] > 0.9
+
+
+def test_accuracy_points_mark_the_chosen_approach() -> None:
+    _, ax = plt.subplots()
+    scores = pd.DataFrame(
+        {
+            "accuracy": [0.97, 0.99],
+            "low": [0.96, 0.98],
+            "high": [0.98, 0.995],
+            "training images": [60_000, 60_000],
+        },
+        index=["forest", "deskewed svm"],
+    )
+    plots.plot_accuracy_points(scores, "deskewed svm", ax)
+    assert not ax.patches, "no bars"
+    assert any("(chosen)" in t.get_text() and "deskewed svm" in t.get_text() for t in ax.texts)
+
+
+def test_labelled_digits_put_each_label_above_its_own_digit() -> None:
+    _, axes = plt.subplots(2, 3)
+    images = np.zeros((4, 784))
+    plots.plot_labelled_digits(images, ["4→9", "9→4", "3→5", "7→1"], axes)
+    titles = [ax.get_title() for ax in axes.ravel()]
+    assert titles == ["4→9", "9→4", "3→5", "7→1", "", ""]
+    assert all(not ax.axison for ax in axes.ravel())

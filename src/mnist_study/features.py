@@ -1,6 +1,8 @@
-"""Features of the digit images (shifts, deskewing, stroke directions) and stage 6's estimators.
+"""Features of the digit images for stage 6: shifts, deskewing, stroke directions.
 
-Everything here is deterministic. The disk cache (``cache.py``) is keyed on this module's source
+The models that use them are scikit-learn's own, written out in the notebook (for example
+``make_pipeline(FunctionTransformer(direction_features), PCA(100), SVC())``). Everything here is
+deterministic. The disk cache (``cache.py``) is keyed on this module's source
 too (its functions run inside cached fits unseen by joblib's key), so editing this file
 recomputes, never reuses.
 """
@@ -11,27 +13,19 @@ from collections.abc import Sequence
 
 import numpy as np
 from scipy import ndimage
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.decomposition import PCA
+from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer
-from sklearn.svm import SVC
-
-from mnist_study.cache import cached
 
 __all__ = [
     "ONE_PIXEL_SHIFTS",
     "TWO_PIXEL_SHIFTS",
-    "VirtualSupportVectors",
     "augment_with_shifts",
     "deskew",
-    "deskewed",
     "direction_features",
-    "direction_svc",
     "float_pixels",
     "image_moments",
     "on_float_pixels",
-    "pixel_svc",
     "shift_images",
     "unit_pixels",
 ]
@@ -40,8 +34,6 @@ SIDE = 28
 # The study's proposal: one pixel left, right, down and up, as (dx, dy) in the book's order.
 ONE_PIXEL_SHIFTS: tuple[tuple[int, int], ...] = ((-1, 0), (1, 0), (0, 1), (0, -1))
 TWO_PIXEL_SHIFTS: tuple[tuple[int, int], ...] = ((-2, 0), (2, 0), (0, 2), (0, -2))
-# libsvm's kernel cache in MB (the default, 200, makes large fits recompute kernel rows).
-SVC_CACHE_MB = 1000
 
 
 def shift_images(images: np.ndarray, dx: int, dy: int) -> np.ndarray:
@@ -64,12 +56,22 @@ def augment_with_shifts(
     return X_augmented, np.tile(y, len(shifts) + 1)
 
 
-def image_moments(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def image_moments(images: np.ndarray, batch: int = 4096) -> tuple[np.ndarray, np.ndarray]:
     """Centres of mass ``(n, 2)`` (row, column) and slants ``(n,)`` of flattened 28×28 images.
 
     The slant is the row–column covariance of the ink over its row variance: how many columns the
-    stroke moves right per row down (0 for an upright digit, or for a blank image).
+    stroke moves right per row down (0 for an upright digit, or for a blank image). Computed
+    ``batch`` images at a time, so that 60,000 images need tens of MB, not gigabytes.
     """
+    flat = np.asarray(images).reshape(-1, SIDE * SIDE)
+    parts = [batch_moments(flat[start : start + batch]) for start in range(0, len(flat), batch)]
+    if not parts:
+        return np.empty((0, 2)), np.empty(0)
+    return np.concatenate([c for c, _ in parts]), np.concatenate([s for _, s in parts])
+
+
+def batch_moments(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``image_moments`` of one batch of flattened images."""
     ink = np.asarray(images, dtype=np.float64).reshape(-1, SIDE, SIDE)
     rows = np.arange(SIDE, dtype=np.float64)[:, None]
     cols = np.arange(SIDE, dtype=np.float64)[None, :]
@@ -154,11 +156,6 @@ def direction_features(
     return np.concatenate([direction_planes(part, directions, blur) for part in batches])
 
 
-def deskewed(images: np.ndarray) -> np.ndarray:
-    """``deskew(images)``, computed once and cached on disk."""
-    return cached(deskew)(images)
-
-
 def float_pixels(images: np.ndarray) -> np.ndarray:
     """Pixels as float64, unscaled: whole numbers, so squared distances between them stay exact.
 
@@ -178,50 +175,3 @@ def on_float_pixels(estimator: BaseEstimator) -> Pipeline:
 def unit_pixels(images: np.ndarray) -> np.ndarray:
     """Pixels scaled from 0–255 to 0–1 (float32)."""
     return np.asarray(images, dtype=np.float32) / 255
-
-
-def pixel_svc(n_components: int, gamma: float, C: float = 10) -> Pipeline:
-    """Pixels → PCA(``n_components``) → RBF SVC: the kernel SVM on (deskewed) images."""
-    return make_pipeline(
-        FunctionTransformer(unit_pixels),
-        PCA(n_components, random_state=42),
-        SVC(C=C, gamma=gamma, cache_size=SVC_CACHE_MB),
-    )
-
-
-def direction_svc(
-    gamma: float, C: float = 10, n_components: int = 100, directions: int = 8
-) -> Pipeline:
-    """Stroke-direction features → PCA(``n_components``) → RBF SVC."""
-    return make_pipeline(
-        FunctionTransformer(direction_features, kw_args={"directions": directions}),
-        PCA(n_components, random_state=42),
-        SVC(C=C, gamma=gamma, cache_size=SVC_CACHE_MB),
-    )
-
-
-class VirtualSupportVectors(ClassifierMixin, BaseEstimator):
-    """DeCoste & Schölkopf's virtual SVM: fit, add shifted copies of the support vectors, refit.
-
-    ``estimator`` must be an SVC or a pipeline ending in one; the images given to ``fit`` are
-    flattened 28×28 pixels, shifted by each ``(dx, dy)`` in ``shifts``.
-    """
-
-    def __init__(self, estimator: BaseEstimator, shifts: Sequence[tuple[int, int]]) -> None:
-        self.estimator = estimator
-        self.shifts = shifts
-
-    def fit(self, X: np.ndarray, y: np.ndarray) -> VirtualSupportVectors:
-        """Fit on ``X``, then refit on its support vectors and their shifted copies."""
-        first = clone(self.estimator).fit(X, y)
-        svc = first[-1] if isinstance(first, Pipeline) else first
-        support = svc.support_
-        X_virtual, y_virtual = augment_with_shifts(X[support], y[support], self.shifts)
-        self.estimator_ = clone(self.estimator).fit(X_virtual, y_virtual)
-        self.classes_ = self.estimator_.classes_
-        self.n_training_images_ = len(X_virtual)
-        return self
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        """Predictions of the refitted model."""
-        return self.estimator_.predict(X)

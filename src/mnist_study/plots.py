@@ -11,14 +11,17 @@ import pandas as pd
 
 __all__ = [
     "plot_accuracies",
+    "plot_accuracy_points",
     "plot_confusion_matrices",
     "plot_curves",
     "plot_digits",
     "plot_error_grid",
     "plot_image_rows",
+    "plot_labelled_digits",
     "plot_precision_recall_vs_threshold",
     "plot_score_bars",
     "plot_score_points",
+    "plot_scores_against_goal",
     "plot_shifted_copies",
 ]
 
@@ -318,3 +321,116 @@ def plot_score_points(
     ax.set_xlabel(xlabel)
     ax.legend(loc="lower left", frameon=False)
     return ax
+
+
+def plot_scores_against_goal(
+    table: pd.DataFrame,
+    low: pd.DataFrame,
+    high: pd.DataFrame,
+    ax: plt.Axes | None = None,
+    goal: float | None = None,
+    decimals: int | None = None,
+    fontsize: float = 9,
+) -> plt.Axes:
+    """Scores as points with their intervals: one group per row of ``table``, one point per column.
+
+    Points, not bars: on an axis that cannot start at zero (scores between 0.94 and 1), a bar's
+    length would exaggerate the differences. ``low`` and ``high`` are shaped like ``table``;
+    ``decimals`` writes each value beside its point.
+    """
+    ax = ax if ax is not None else plt.gca()
+    n_series = len(table.columns)
+    step = 0.6 / max(n_series, 1)
+    positions = np.arange(len(table.index))
+    markers = ["o", "s", "D", "^"]
+    for offset, column in enumerate(table.columns):
+        x = positions + (offset - (n_series - 1) / 2) * step
+        values = table[column].to_numpy(dtype=float)
+        errors = [values - low[column].to_numpy(dtype=float), high[column].to_numpy() - values]
+        ax.errorbar(
+            x,
+            values,
+            yerr=errors,
+            fmt=markers[offset % len(markers)],
+            capsize=3,
+            markersize=5,
+            label=str(column),
+        )
+        if decimals is not None:
+            for x_point, value in zip(x, values, strict=True):
+                ax.text(
+                    x_point + 0.06, value, f"{value:.{decimals}f}", va="center", fontsize=fontsize
+                )
+    if goal is not None:
+        ax.axhline(goal, color="crimson", linestyle="--", linewidth=1.2, label=f"goal {goal:.0%}")
+    ax.set_xticks(positions, [str(i) for i in table.index])
+    ax.set_xlim(-0.6, len(positions) - 0.4)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_ylabel("score")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=fontsize, frameon=False)
+    return ax
+
+
+def plot_accuracy_points(
+    scores: pd.DataFrame,
+    chosen: str,
+    ax: plt.Axes | None = None,
+    goal: float | None = 0.97,
+    xlabel: str = "test accuracy, with its 95% confidence interval",
+) -> plt.Axes:
+    """Each approach's accuracy as a point with its interval, one row each; ``chosen`` stands out.
+
+    ``scores`` has one row per approach (the index names it) and the columns ``"accuracy"``,
+    ``"low"``, ``"high"`` and ``"training images"``. Points, not bars: the axis starts near the
+    lowest score, where a bar's length would exaggerate the differences.
+    """
+    ax = ax if ax is not None else plt.gca()
+    positions = np.arange(len(scores))[::-1]
+    accuracies = scores["accuracy"].to_numpy()
+    errors = [accuracies - scores["low"].to_numpy(), scores["high"].to_numpy() - accuracies]
+    for position, name, accuracy, low_error, high_error in zip(
+        positions, scores.index, accuracies, *errors, strict=True
+    ):
+        colour = "tab:orange" if name == chosen else "tab:blue"
+        ax.errorbar(
+            accuracy,
+            position,
+            xerr=[[low_error], [high_error]],
+            fmt="o",
+            color=colour,
+            ecolor=colour,
+            capsize=3,
+            markersize=6,
+        )
+    low = np.floor((min(goal or 1.0, scores["low"].min()) - 0.005) * 100) / 100
+    ax.set_xlim(low, 1.0)
+    ax.set_ylim(-0.5, len(scores) - 0.2)
+    ax.set_yticks([])
+    ax.spines["left"].set_visible(False)
+    ax.grid(axis="x", alpha=0.3)
+    columns = (scores.index, scores["training images"], accuracies, scores["high"])
+    for position, name, images, accuracy, high in zip(positions, *columns, strict=True):
+        label = f"{name}, {images:,} training images" + ("  (chosen)" if name == chosen else "")
+        ax.text(low, position + 0.22, label, va="bottom", fontsize=9)
+        ax.text(high + 0.0005, position, f" {accuracy:.2%}", va="center", fontsize=9)
+    if goal is not None:
+        ax.axvline(goal, color="crimson", linestyle="--", linewidth=1)
+        ax.text(goal, len(scores) - 0.35, f" {goal:.0%} goal", color="crimson", fontsize=9)
+    ax.set_xlabel(xlabel)
+    return ax
+
+
+def plot_labelled_digits(
+    images: np.ndarray, labels: Sequence[str], axes: np.ndarray, fontsize: float = 8
+) -> None:
+    """One digit per axes of the grid ``axes``, its label above it (never over its strokes).
+
+    Axes beyond the images are left blank.
+    """
+    for index, ax in enumerate(np.ravel(axes)):
+        ax.set_axis_off()
+        if index < len(images):
+            ax.imshow(
+                np.asarray(images[index]).reshape(28, 28), cmap="binary", interpolation="nearest"
+            )
+            ax.set_title(labels[index], fontsize=fontsize, pad=2, color="tab:red")
