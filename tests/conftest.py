@@ -17,8 +17,8 @@ from mnist_study.downloads import Deadline
 from mnist_study.formats import ARRAY_NAMES, IDX_FILES, SourceError
 from mnist_study.sources import Source
 
-ROOT = settings.ROOT
-FIXTURE_PATH = settings.FIXTURE_FILE
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE_PATH = ROOT / "tests" / "fixtures" / "mnist_784_fixture.npz"
 
 
 @pytest.fixture(autouse=True)

@@ -21,6 +21,7 @@ from mnist_study.data import MnistUnavailableError, load_mnist, stratified_subse
 from mnist_study.digests import FIXTURE, array_sha256
 from mnist_study.formats import ARRAY_NAMES
 from mnist_study.storage import CACHE_NAME, write_cache
+from tools.paths import FIXTURE_FILE
 
 logger = logging.getLogger("mnist_study")
 
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--write-fixture",
         nargs="?",
-        const=settings.FIXTURE_FILE,
+        const=FIXTURE_FILE,
         type=Path,
         metavar="PATH",
         help="rebuild the test fixture from the full dataset (default: %(const)s)",
