@@ -98,6 +98,7 @@ def recorded_times(times: Path) -> dict[str, float]:
         return {}
 
 
+# Hand-written: neither make -j nor a process pool orders jobs by how long they took before.
 def longest_first(notebooks: Sequence[Path], times: Path) -> list[Path]:
     """``notebooks`` by their recorded times, longest first; those never timed first."""
     seconds = recorded_times(times)
@@ -128,6 +129,7 @@ def folder_problem(root: Path, destination: Path) -> str | None:
     return None
 
 
+# Hand-written: jupyter_client only times out ("Kernel didn't respond") after a minute.
 def loopback_problem() -> str | None:
     """Whether 127.0.0.1 answers (a kernel talks to the runner through it); None if it does."""
     try:
@@ -141,6 +143,7 @@ def loopback_problem() -> str | None:
     return None
 
 
+# Hand-written: no library moves a set of files all or nothing (git, rsync and shutil do not).
 def move_into_place(pairs: Sequence[tuple[Path, Path]], backup: Path, root: Path) -> None:
     """Move each staged file over its target, all or nothing.
 
