@@ -21,8 +21,9 @@ FIXTURE := tests/fixtures/mnist_784_fixture.npz
 JOBS ?=
 RUNNER := $(PY) -m tools.run_notebooks $(if $(JOBS),--jobs $(JOBS))
 
-# The Pythons whose wheels `make check-wheels` asks for: the series of PYTHON above.
-WHEEL_PYTHONS := $(patsubst python%,%,$(filter python3.%,$(PYTHON)))
+# The Pythons whose wheels `make check-wheels` asks for: the series of PYTHON above, the oldest
+# at its oldest admitted release (pip would read 3.11 as 3.11.0).
+WHEEL_PYTHONS := $(patsubst 3.11,3.11.5,$(patsubst python%,%,$(filter python3.%,$(PYTHON))))
 
 .PHONY: help env data figures smoke verify bench test test-full check-wheels lint format lock clean distclean
 
