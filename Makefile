@@ -11,6 +11,7 @@ SUPPORTED := import sys; sys.exit(not (sys.implementation.name == "cpython" and 
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check --quiet
+DEPS_STAMP := $(VENV)/.installed-deps
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(VENV)/bin/pip-compile --quiet --allow-unsafe \
@@ -20,14 +21,18 @@ FIXTURE := tests/fixtures/mnist_784_fixture.npz
 JOBS ?=
 RUNNER := $(PY) -m tools.run_notebooks $(if $(JOBS),--jobs $(JOBS))
 
-.PHONY: help env data figures smoke verify bench test test-full lint format lock clean distclean
+# The Pythons whose wheels `make check-wheels` asks for: the series of PYTHON above, the oldest
+# at its oldest admitted release (pip would read 3.11 as 3.11.0).
+WHEEL_PYTHONS := $(patsubst 3.11,3.11.5,$(patsubst python%,%,$(filter python3.%,$(PYTHON))))
+
+.PHONY: help env data figures smoke verify bench test test-full check-wheels lint format lock clean distclean
 
 help: ## List the targets with one line each
 	@echo "Usage: make TARGET   (the environment in $(VENV) is created on first use)"
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.lock pyproject.toml
+$(DEPS_STAMP): requirements.lock
 	@test -x $(PY) || { \
 		python=$$(for p in $(PYTHON); do if "$$p" -c '$(SUPPORTED)' 2>/dev/null; then echo "$$p"; break; fi; done); \
 		if [ -z "$$python" ]; then \
@@ -39,7 +44,15 @@ $(STAMP): requirements.lock pyproject.toml
 		"$$python" -m venv $(VENV); }
 	@echo "Installing the pinned packages of requirements.lock into $(VENV) …"
 	@$(PIP) install -r requirements.lock
-	@$(PIP) install --no-deps -e .
+	@touch $@
+
+# The study's package, installed as a reader installs it (not editable: an editable install's
+# .pth file holds the checkout's path, which Python cannot read from a non-ASCII path under
+# LC_ALL=C); reinstalled whenever its sources change.
+$(STAMP): $(DEPS_STAMP) pyproject.toml $(wildcard src/mnist_study/*.py src/mnist_study/static/*)
+	@echo "Installing the study's package into $(VENV) …"
+	@$(PIP) install --no-deps --force-reinstall .
+	@rm -rf build/lib build/bdist.*  # setuptools' scratch
 	@touch $@
 
 # The development set (pytest, ruff, playwright, pip-tools) on top, for the tests and the browser targets.
@@ -59,8 +72,11 @@ figures: data ## Main job: fetch the data, run every notebook (JOBS=1: one at a 
 smoke: $(STAMP) ## Run every notebook on the small test fixture into build/smoke (never readme_images/)
 	@$(RUNNER) --smoke
 
-verify: data ## Regenerate everything from the full data; fail, naming files, if any differs from git
-	@$(RUNNER) --check
+verify: data ## Regenerate everything (make figures), then fail, naming them, if git sees a changed file
+	@$(RUNNER)
+	@changed=$$(git status --porcelain -- notebooks readme_images); \
+	if [ -n "$$changed" ]; then echo "error: regenerating changed these files:" >&2; \
+		echo "$$changed" >&2; exit 1; fi; echo "verified: notebooks/ and readme_images/ match the commit"
 
 bench: data $(DEV_STAMP) ## Benchmark: book-style baseline vs the main job cold and warm, the KNN search side by side, the widget; about an hour
 	@$(PY) -m benchmarks.run
@@ -73,8 +89,13 @@ format: $(DEV_STAMP) ## Reformat code with ruff
 	@$(VENV)/bin/ruff format src tools tests benchmarks
 	@$(VENV)/bin/ruff check --fix src tools tests benchmarks notebooks
 
-test: lint ## Install the development set; run ruff and the test suite (offline but for a package-registry check)
+test: lint ## Run ruff and the offline test suite, the smoke run of every notebook included (marked smoke)
 	@$(VENV)/bin/pytest -m "not full_data and not browser"
+
+check-wheels: $(STAMP) ## Ask the package registry whether every pinned package has a wheel for each Python
+	@for python in $(WHEEL_PYTHONS); do echo "Python $$python:"; \
+		$(PIP) install --dry-run --quiet --no-deps --only-binary=:all: --python-version $$python \
+			--target "$$(mktemp -d)" -r requirements.lock -r requirements-dev.lock || exit 1; done
 
 test-full: data $(DEV_STAMP) ## Run the tests that need the full dataset (the book's numbers, the loader's digests)
 	@$(VENV)/bin/pytest -m full_data
@@ -83,8 +104,9 @@ lock: $(DEV_STAMP) ## Recompile both lock files with pip-compile, keeping their 
 	@$(PIP_COMPILE) --output-file requirements.lock pyproject.toml
 	@$(PIP_COMPILE) --output-file requirements-dev.lock requirements-dev.in
 
-clean: ## Remove cached model results and scratch output (keeps the dataset and .venv)
-	rm -rf .cache build .pytest_cache .ruff_cache
+clean: ## Remove cached model results and scratch output (keeps the dataset and .venv); refused during a run
+	@if [ -x $(PY) ]; then $(PY) -m tools.run_notebooks --clean; else rm -rf .cache build; fi
+	rm -rf .pytest_cache .ruff_cache
 
 distclean: clean ## Also remove the dataset cache and the virtual environment
 	rm -rf data $(VENV)

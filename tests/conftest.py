@@ -11,8 +11,8 @@ import pytest
 from mnist_study import settings
 from mnist_study.digests import ARRAY_NAMES
 
-ROOT = settings.ROOT
-FIXTURE_PATH = settings.FIXTURE_FILE
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE_PATH = ROOT / "tests" / "fixtures" / "mnist_784_fixture.npz"
 
 
 @pytest.fixture(autouse=True)

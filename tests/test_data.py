@@ -32,6 +32,9 @@ from mnist_study.data import obtain_verified as obtain
 from mnist_study.digests import ARRAY_NAMES, CANONICAL, FIXTURE, SourceError, array_sha256
 from mnist_study.sources import Deadline, Source
 
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE_FILE = ROOT / "tests" / "fixtures" / "mnist_784_fixture.npz"
+
 Arrays = dict[str, np.ndarray]
 LOCK = f".{CACHE_NAME}.lock"
 
@@ -83,7 +86,7 @@ def make_read_only(folder: Path) -> None:
 
 
 def test_the_fixture_loads_as_the_book_has_mnist() -> None:
-    X_train, X_test, y_train, y_test = load_mnist(fixture=settings.FIXTURE_FILE)
+    X_train, X_test, y_train, y_test = load_mnist(fixture=FIXTURE_FILE)
     assert (X_train.shape, X_test.shape) == ((FIXTURE.n_train, 784), (FIXTURE.n_test, 784))
     assert X_train.dtype == X_test.dtype == np.uint8
     assert y_train.dtype.kind == y_test.dtype.kind == "U"
@@ -91,16 +94,16 @@ def test_the_fixture_loads_as_the_book_has_mnist() -> None:
 
 
 def test_a_sample_is_stratified_seeded_and_in_the_original_order() -> None:
-    X_full, _, y_full, _ = load_mnist(fixture=settings.FIXTURE_FILE)
-    X, X_test, y, _ = load_mnist(sample=500, fixture=settings.FIXTURE_FILE)
+    X_full, _, y_full, _ = load_mnist(fixture=FIXTURE_FILE)
+    X, X_test, y, _ = load_mnist(sample=500, fixture=FIXTURE_FILE)
     assert X.shape == (500, 784) and X_test.shape == (125, 784)
-    np.testing.assert_array_equal(X, load_mnist(sample=500, fixture=settings.FIXTURE_FILE)[0])
+    np.testing.assert_array_equal(X, load_mnist(sample=500, fixture=FIXTURE_FILE)[0])
     shares = [np.unique(labels, return_counts=True)[1] / len(labels) for labels in (y_full, y)]
     assert np.abs(shares[0] - shares[1]).max() < 0.01
     rows = {row.tobytes(): i for i, row in enumerate(X_full)}
     positions = [rows[row.tobytes()] for row in X]
     assert positions == sorted(positions)
-    other_seed = load_mnist(sample=500, fixture=settings.FIXTURE_FILE, random_state=0)[0]
+    other_seed = load_mnist(sample=500, fixture=FIXTURE_FILE, random_state=0)[0]
     assert not np.array_equal(other_seed, X)
 
 
@@ -108,12 +111,12 @@ def test_a_sample_is_stratified_seeded_and_in_the_original_order() -> None:
 def test_a_sample_out_of_range_is_refused_before_any_fetch(tmp_path: Path, sample: object) -> None:
     calls: list[str] = []
     with pytest.raises(ValueError, match=rf"from {MIN_SAMPLE} \(the smallest allowed"):
-        load_mnist(sample, fixture=settings.FIXTURE_FILE)
+        load_mnist(sample, fixture=FIXTURE_FILE)
     with pytest.raises(ValueError, match="sample must be"):
         remote = source("remote", "should not be reached", calls)
         load_mnist(sample if sample != 2001 else 60_001, data_dir=tmp_path, sources=[remote])
     assert calls == [] and list(tmp_path.iterdir()) == []
-    assert load_mnist(MIN_SAMPLE, fixture=settings.FIXTURE_FILE)[0].shape == (MIN_SAMPLE, 784)
+    assert load_mnist(MIN_SAMPLE, fixture=FIXTURE_FILE)[0].shape == (MIN_SAMPLE, 784)
 
 
 def test_sources_are_tried_in_turn_and_only_the_canonical_digests_accepted(
@@ -301,7 +304,7 @@ def make_data(environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """``make data``'s command, ``python -m tools.fetch_data``, in ``environment``."""
     return subprocess.run(
         [sys.executable, "-m", "tools.fetch_data"],
-        cwd=settings.ROOT,
+        cwd=ROOT,
         env=environment,
         capture_output=True,
         text=True,
@@ -359,7 +362,7 @@ def test_load_gives_the_canonical_digests_and_the_books_labels(
 def test_make_data_that_cannot_cache_loads_placed_files_and_never_says_cached(
     tmpfs: Callable[[int], Path], fault: str
 ) -> None:
-    placed = settings.ROOT / "data" / CACHE_NAME  # the project's verified cache
+    placed = ROOT / "data" / CACHE_NAME  # the project's verified cache
     folder = tmpfs(placed.stat().st_size + 64 * 1024)  # room for it once, not twice
     shutil.copy(placed, folder / "mnist.npz")
     if fault == "read-only":

@@ -11,7 +11,7 @@ import nbformat
 import pytest
 from conftest import ROOT
 
-from mnist_study import settings
+from tools.paths import SCRATCH_FIGURE_DIR
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 STUDY = {path.name[:2]: path for path in NOTEBOOKS}
@@ -193,5 +193,5 @@ def test_a_run_by_hand_writes_figures_to_the_scratch_folder(path: Path) -> None:
     defaults: dict[str, object] = {}
     exec(cell.source, {}, defaults)
     assert defaults == {"sample": None, "fixture": None, "figure_dir": "../build/figures"}
-    assert (path.parent / "../build/figures").resolve() == settings.SCRATCH_FIGURE_DIR
+    assert (path.parent / "../build/figures").resolve() == SCRATCH_FIGURE_DIR
     assert "load_mnist(sample, fixture=fixture)" in "".join(c.source for c in notebook.cells)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sklearn.dummy import DummyClassifier
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import SGDClassifier
 from sklearn.metrics import (
     accuracy_score,
     confusion_matrix,
@@ -15,8 +17,6 @@ from sklearn.metrics import (
     recall_score,
     roc_auc_score,
 )
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import SGDClassifier
 from sklearn.model_selection import StratifiedKFold, cross_val_predict, cross_val_score
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.multioutput import ClassifierChain
@@ -25,7 +25,7 @@ from sklearn.svm import SVC
 
 from mnist_study import features, knn_search, multilabel
 from mnist_study.book import NUMBERS as BOOK
-from mnist_study.cache import cached, fit, predict
+from mnist_study.cache import cached, fit
 from mnist_study.data import load_mnist
 
 pytestmark = pytest.mark.full_data

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_study import settings
 from mnist_study.data import MnistUnavailableError, load_mnist, stratified_subset, write_atomically
 from mnist_study.digests import ARRAY_NAMES, FIXTURE, array_sha256
+from tools.paths import FIXTURE_FILE
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--write-fixture",
         nargs="?",
-        const=settings.FIXTURE_FILE,
+        const=FIXTURE_FILE,
         type=Path,
         metavar="PATH",
         help="rebuild the test fixture from the full dataset (default: %(const)s)",

@@ -29,7 +29,7 @@ from typing import Any
 
 from tornado.web import HTTPError
 
-from mnist_study import settings
+from tools.paths import ROOT, SCRATCH_FIGURE_DIR
 
 __all__ = ["LabServer", "main", "running_lab", "serve"]
 
@@ -206,7 +206,7 @@ def running_lab(
             env={**os.environ, **(env or {}), "JUPYTER_TOKEN": token},
             stdout=output,
             stderr=subprocess.STDOUT if output else None,
-            cwd=settings.ROOT,  # where the server imports this module's refuse_save from
+            cwd=ROOT,  # where the server imports this module's refuse_save from
             start_new_session=True,
         )
         server = LabServer(process, port, token, log)
@@ -221,10 +221,10 @@ def serve() -> None:
     """Run JupyterLab on the project (opened on ``notebooks/``) until Ctrl-C; print its URL."""
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.default_int_handler)
-    with running_lab(settings.ROOT, automated=False, port=8888) as server:
+    with running_lab(ROOT, automated=False, port=8888) as server:
         print(f"\nJupyterLab is running at\n\n    {server.lab_url('notebooks')}\n")
         print(
-            f"Notebooks run here write their figures to {settings.SCRATCH_FIGURE_DIR}/ "
+            f"Notebooks run here write their figures to {SCRATCH_FIGURE_DIR}/ "
             "(git-ignored); only `make figures` writes readme_images/.\nPress Ctrl-C to stop it.",
             flush=True,
         )

@@ -1,42 +1,46 @@
-"""Execute notebooks with papermill in a pool of worker processes that stop at once when told to.
+"""Execute notebooks with nbclient, a few at a time in threads of the runner, and end their kernels.
 
-Each worker runs in a session of its own (a terminal's Ctrl-C or hang-up reaches the runner only)
-and its kernel in another (jupyter_client starts every kernel so). Stopping is done by the
-runner: it sends SIGTERM to each worker, whose handler kills its kernel's whole process group
-(the kernel and the processes it started, such as joblib's workers) and exits without a word;
-whatever is left after a few seconds is killed. A worker also gets SIGTERM when the runner ends,
-however it ends (Linux's parent-death signal), so no notebook outlives its run.
+jupyter_client starts each kernel in a process group of its own. When a notebook ends, however it
+ends, or the run stops, its kernel's whole group is ended: SIGTERM first, so that joblib's resource
+tracker (which ignores it) removes what the kernel's workers left in /dev/shm, then SIGKILL for
+what is left after a few seconds; then whatever is still in /dev/shm under the kernel's PID is
+removed (hand-written: loky and joblib clean up only after their own process, and name their
+files after its PID). A kernel outlives the runner only if the runner itself is SIGKILLed: then
+ipykernel notices its parent is gone and exits.
 """
 
 from __future__ import annotations
 
-import ctypes
-import multiprocessing
 import os
-import signal
+import queue
+import shutil
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import suppress
 from pathlib import Path
+from signal import SIGKILL, SIGTERM
 from typing import Any
 
+import nbformat
 import psutil
+from jupyter_client.manager import AsyncKernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+from papermill.iorw import load_notebook_node
+from papermill.parameterize import parameterize_notebook
 from tqdm import tqdm
 
-from tools.normalise import normalise_notebook
-from tools.stop_signals import ignore_stop_signals
+from tools.normalise import INJECTED_TAG, normalise_notebook
 
-__all__ = ["NotebookFailedError", "progress", "run_notebooks"]
+__all__ = ["NotebookFailedError", "end_groups", "progress", "run_notebooks"]
 
-# How long stopped workers may take to exit before they and their kernels are killed outright.
-STOP_SECONDS = 5
-PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-KERNEL_GROUP_SUFFIX = ".kernel.pgid"
-# In a worker: its number (the line of its progress bar), and the manager of its running kernel.
-worker_slot = 0
-running_kernel: Any = None
+STOP_SECONDS = 5  # how long a kernel's processes may take to exit after SIGTERM
+SHARED_MEMORY = Path("/dev/shm")
+# No estimate of the time left: a notebook's cells differ in length by orders of magnitude.
+BAR_FORMAT = "{desc}: {n_fmt}/{total_fmt} cells done, {elapsed}{postfix}"
 
 
 class NotebookFailedError(RuntimeError):
@@ -47,174 +51,156 @@ class NotebookFailedError(RuntimeError):
         self.in_cell = in_cell
 
 
+class Abandoned(Exception):
+    """The run is stopping: a notebook's thread gives up before its next cell."""
+
+
 def progress(message: str) -> None:
-    """Progress lines go to stderr (above any progress bar); a closed terminal is no error."""
+    """Progress lines go to stderr, above the progress bars; a closed terminal is no error."""
     with suppress(OSError):
         tqdm.write(message, file=sys.stderr)
 
 
-def clear_bars() -> None:
-    """Remove the bars stopped workers left: cleared on a terminal, else their line ended."""
-    with suppress(OSError):
-        sys.stderr.write("\r\x1b[J" if sys.stderr.isatty() else "\n")
-        sys.stderr.flush()
+class GroupedKernelManager(AsyncKernelManager):
+    """A kernel manager that remembers its kernel's process group, also after the kernel ended."""
+
+    group: int | None = None
+
+    async def start_kernel(self, **kw: Any) -> None:
+        await super().start_kernel(**kw)
+        self.group = self.provisioner.pgid if self.provisioner else None
 
 
-def describe_failure(notebook: Path, error: Exception) -> str:
-    """Name the notebook, the failing cell (as numbered in a reader's run) and the exception."""
-    count = getattr(error, "exec_count", None)
-    source = (getattr(error, "source", "") or "").strip().splitlines()
-    # papermill executes one injected parameters cell first, which a reader's run does not have
-    where = f"cell [{count - 1}]" if count else "a cell"
-    if source:
-        where += f" (`{source[0][:60]}`)"
-    name = getattr(error, "ename", type(error).__name__)
-    value = getattr(error, "evalue", str(error))
-    return f"{notebook.name} failed in {where}: {name}: {value}"
-
-
-def kill_group(group: int | None) -> None:
-    """Kill every process of the process group ``group`` (nothing if it is gone or unknown)."""
-    if group is None or group <= 1:  # 0 would be this process's own group
-        return
-    with suppress(ProcessLookupError, PermissionError):
-        os.killpg(group, signal.SIGKILL)
-
-
-def kernel_manager(log_path: Path) -> type:
-    """A kernel manager that keeps the kernel's own output in ``log_path`` and its group known.
-
-    Notebook output (warnings included) still reaches the notebook; only the kernel process's
-    start-up and shut-down messages are kept away from the progress bars. The kernel's process
-    group (``group``) is written beside the log, for the runner, and killed once the kernel has
-    shut down: ipykernel ends its own children, this also ends those that have left its tree.
-    """
-    from jupyter_client.manager import AsyncKernelManager
-
-    group_file = log_path.with_suffix(KERNEL_GROUP_SUFFIX)
-
-    class RunnerKernelManager(AsyncKernelManager):
-        group: int | None = None
-
-        async def start_kernel(self, **kw: Any) -> None:
-            global running_kernel
-            with open(log_path, "ab") as log:
-                await super().start_kernel(stdout=log, stderr=log, **kw)
-            self.group = self.provisioner.pgid
-            group_file.write_text(str(self.group))
-            running_kernel = self
-
-        async def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
-            global running_kernel
-            await super().shutdown_kernel(now=now, restart=restart)
-            running_kernel = None
-            kill_group(self.group)
-            group_file.unlink(missing_ok=True)
-
-    return RunnerKernelManager
-
-
-def stop_worker(signum: int, _frame: object) -> None:
-    """SIGTERM in a worker: kill its kernel's process group, then exit at once, silently."""
-    if running_kernel is not None:
-        kill_group(running_kernel.group)
-        running_kernel.cleanup_connection_file()
-    os._exit(128 + signum)
-
-
-def die_with_parent(parent: int) -> None:
-    """Linux: have SIGTERM sent to this process when ``parent`` ends (``prctl`` via ctypes).
-
-    No library offers the parent-death signal; it is one system call.
-    """
-    if sys.platform == "linux":
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != parent:  # it ended before the call
-        stop_worker(signal.SIGTERM, None)
-
-
-def start_worker(parent: int, environment: Mapping[str, str], lock: Any, slots: Any) -> None:
-    """Pool initializer: own session, stopped by SIGTERM (also when the runner ends), a bar line."""
-    global worker_slot
-    os.setsid()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, stop_worker)
-    die_with_parent(parent)
-    os.environ.update(environment)
-    tqdm.set_lock(lock)
-    with slots.get_lock():
-        worker_slot = slots.value
-        slots.value += 1
-
-
-def execute(
-    notebook: Path, output: Path, parameters: dict[str, Any], log: Path
-) -> tuple[str, bool] | float:
-    """Worker: execute and normalise one notebook; seconds taken, or (failure, in a cell?)."""
-    import papermill
-
-    started = time.perf_counter()
-    try:
-        papermill.execute_notebook(
-            str(notebook),
-            str(output),
-            parameters=parameters,
-            cwd=str(notebook.parent),
-            kernel_name="python3",
-            progress_bar={"desc": notebook.stem, "position": worker_slot, "leave": False},
-            log_output=False,
-            kernel_manager_class=kernel_manager(log),
-        )
-        normalise_notebook(output)
-    except papermill.PapermillExecutionError as error:
-        return describe_failure(notebook, error), True
-    except Exception as error:  # the kernel died, would not start, the notebook is unreadable …
-        return (
-            f"{notebook.name} failed outside its cells: {type(error).__name__}: {error} "
-            f"(the kernel's own messages are in {log})"
-        ), False
-    return time.perf_counter() - started
-
-
-def descendants(workers: Sequence[multiprocessing.process.BaseProcess]) -> set[psutil.Process]:
-    """The running descendants of the workers (their kernels and the kernels' processes)."""
-    found = set()
-    for worker in workers:
-        with suppress(psutil.NoSuchProcess, ValueError):  # ValueError: the worker was closed
-            found.update(psutil.Process(worker.pid).children(recursive=True))
+def living(groups: set[int]) -> list[psutil.Process]:
+    """The processes of ``groups`` that have not ended (a zombie has)."""
+    found = []
+    for process in psutil.process_iter(["status"]):
+        with suppress(OSError, psutil.Error):
+            if os.getpgid(process.pid) in groups and process.info["status"] != "zombie":
+                found.append(process)
     return found
 
 
-def stop_pool(pool: ProcessPoolExecutor, stage: Path) -> None:
-    """Cancel waiting notebooks, stop the workers and their kernels, and wait until all are gone.
+def end_groups(groups: set[int]) -> None:
+    """End every process of the process ``groups`` and what their leaders left in /dev/shm."""
+    groups = {group for group in groups if group > 1}  # 0 and 1 are never a kernel's
+    for signum in (SIGTERM, SIGKILL):
+        for group in groups:
+            with suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signum)
+        deadline = time.monotonic() + STOP_SECONDS
+        while living(groups) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    for group in groups:
+        for left in (
+            *SHARED_MEMORY.glob(f"sem.loky-{group}-*"),
+            *SHARED_MEMORY.glob(f"joblib_memmapping_folder_{group}_*"),
+        ):
+            shutil.rmtree(left, ignore_errors=True) if left.is_dir() else left.unlink(True)
 
-    The workers are stopped and waited for through multiprocessing's own objects: a worker
-    reaped by anything else would look alive to the pool for ever. A worker killed earlier (out
-    of memory …) leaves its kernel's processes without a parent in this tree: their process
-    group, recorded in ``stage``, finds them.
-    """
-    ignore_stop_signals()
-    workers = multiprocessing.active_children()
-    family = descendants(workers)
-    pool.shutdown(wait=False, cancel_futures=True)
-    for worker in workers:
-        worker.terminate()
-    deadline = time.monotonic() + STOP_SECONDS
-    for worker in workers:
-        worker.join(max(0.0, deadline - time.monotonic()))
-    alive = [worker for worker in workers if worker.is_alive()]
-    family |= descendants(alive)
-    for worker in alive:
-        worker.kill()
-        worker.join()
-    for process in family:
-        with suppress(psutil.NoSuchProcess):
-            process.kill()
-    for group_file in stage.glob(f"*{KERNEL_GROUP_SUFFIX}"):
-        with suppress(ValueError):  # a file still being written
-            kill_group(int(group_file.read_text()))
-    psutil.wait_procs(family, timeout=STOP_SECONDS)  # not this process's children: not reaped
-    clear_bars()
+
+def first_line(text: str) -> str:
+    """The first line of ``text`` that is not blank, without a comment's or heading's ``#``."""
+    return next((line.strip().lstrip("# ") for line in text.splitlines() if line.strip()), "")
+
+
+class NotebookRun:
+    """One notebook's execution in a thread: its kernel, its progress bar, the cell it runs."""
+
+    def __init__(self, notebook: Path, stage: Path, stopping: threading.Event) -> None:
+        self.notebook, self.stopping = notebook, stopping
+        self.output = stage / "notebooks" / notebook.name
+        self.log = stage / f"{notebook.stem}.kernel.log"
+        self.client: NotebookClient | None = None
+        self.bar: tqdm | None = None
+        self.cell: nbformat.NotebookNode | None = None  # the cell running, once one is
+        self.since = time.monotonic()
+        self.numbers: dict[int, int] = {}  # each code cell's number in a reader's run
+        self.headings: dict[int, str] = {}  # and the heading of its section
+
+    @property
+    def group(self) -> int | None:
+        """The kernel's process group, once it has started."""
+        return getattr(self.client and self.client.km, "group", None)
+
+    def start_cell(self, cell: nbformat.NotebookNode, **_: Any) -> None:
+        """nbclient's hook: a cell starts; say which (and stop here if the run is stopping)."""
+        if self.stopping.is_set():
+            raise Abandoned
+        if id(cell) in self.numbers:
+            self.cell, self.since = cell, time.monotonic()
+
+    def end_cell(self, cell: nbformat.NotebookNode, **_: Any) -> None:
+        """nbclient's hook: a cell has run."""
+        if self.bar is not None and id(cell) in self.numbers:
+            self.bar.update(1)
+
+    def tick(self) -> None:
+        """Show on the bar what runs and for how long, so a long cell is seen to be alive."""
+        if self.bar is not None:
+            cell, seconds = self.cell, time.monotonic() - self.since
+            doing = "starting its kernel"
+            if cell is not None:
+                doing = f"in cell {self.numbers[id(cell)]} for {seconds:.0f} s: "
+                doing += self.headings[id(cell)] + first_line(cell.source)
+            self.bar.set_postfix_str(doing, refresh=False)
+            self.bar.update(0)
+
+    def execute(
+        self, parameters: dict[str, Any], environment: Mapping[str, str], slots: queue.SimpleQueue
+    ) -> float:
+        """Execute the notebook and write it normalised; its seconds, or NotebookFailedError."""
+        started, slot = time.perf_counter(), slots.get()
+        try:
+            notebook = parameterize_notebook(load_notebook_node(str(self.notebook)), parameters)
+            self.number_cells(notebook)
+            self.bar = tqdm(
+                total=len(self.numbers), desc=self.notebook.stem, position=slot, leave=False,
+                bar_format=BAR_FORMAT, file=sys.stderr, miniters=0, dynamic_ncols=True,
+                disable=not sys.stderr.isatty(),  # a log gets the lines "done" only
+            )  # fmt: skip
+            self.client = NotebookClient(
+                notebook, kernel_name="python3", kernel_manager_class=GroupedKernelManager,
+                resources={"metadata": {"path": str(self.notebook.parent)}}, record_timing=False,
+                on_cell_execute=self.start_cell, on_cell_executed=self.end_cell,
+            )  # fmt: skip
+            with open(self.log, "ab") as log:
+                self.client.execute(env={**os.environ, **environment}, stdout=log, stderr=log)
+            normalise_notebook(notebook, self.output)
+        except CellExecutionError as error:
+            with suppress(Exception):
+                nbformat.write(notebook, self.output)  # kept in the staging folder for a look
+            cell = self.cell or notebook.cells[0]  # set: a cell raised
+            raise NotebookFailedError(
+                f"{self.notebook.name} failed in cell [{self.numbers.get(id(cell), 0)}] "
+                f"(`{first_line(cell.source)[:60]}`): "
+                f"{error.ename}: {error.evalue}",
+                in_cell=True,
+            ) from None
+        except Exception as error:  # the kernel died or never answered, the file is no notebook …
+            raise NotebookFailedError(
+                f"{self.notebook.name} failed outside its cells: {type(error).__name__}: {error} "
+                f"(the kernel's own messages are in {self.log})",
+                in_cell=False,
+            ) from None
+        finally:
+            if self.group is not None:
+                end_groups({self.group})
+            if self.bar is not None:
+                self.bar.close()
+            slots.put(slot)
+        return time.perf_counter() - started
+
+    def number_cells(self, notebook: nbformat.NotebookNode) -> None:
+        """Number the code cells as a reader's run does, and note each one's section heading."""
+        heading = ""
+        for cell in notebook.cells:
+            if cell.cell_type == "markdown":
+                titles = [line for line in cell.source.splitlines() if line.startswith("#")]
+                heading = f"{first_line(titles[-1])} › " if titles else heading
+            elif INJECTED_TAG not in cell.metadata.get("tags", []):
+                self.numbers[id(cell)] = len(self.numbers) + 1
+                self.headings[id(cell)] = heading
 
 
 def run_notebooks(
@@ -224,46 +210,40 @@ def run_notebooks(
     jobs: int,
     environment: Mapping[str, str],
 ) -> dict[str, float]:
-    """Execute and normalise the notebooks into ``stage/notebooks``; each one's seconds, by name.
+    """Execute and normalise ``notebooks`` into ``stage/notebooks``; each one's seconds, by name.
 
-    Up to ``jobs`` notebooks run at a time, started in the given order, their kernels with
-    ``environment`` added to this process's. The first failure (or a signal's exception) stops
-    the others; a failure raises :class:`NotebookFailedError` naming the notebook and the cell.
+    Up to ``jobs`` run at a time, started in the given order, their kernels with ``environment``
+    added to this process's. The first failure, or an exception in this thread (a signal's),
+    stops the others and ends their kernels; a failure is raised as :class:`NotebookFailedError`.
     """
     (stage / "notebooks").mkdir(parents=True, exist_ok=True)
-    total = len(notebooks)
-    # spawn: forking a process that already runs threads (joblib's, a test session's) can deadlock
-    context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(
-        max_workers=max(1, min(jobs, total)),
-        mp_context=context,
-        initializer=start_worker,
-        initargs=(os.getpid(), dict(environment), context.RLock(), context.Value("i", 0)),
-    )
-    futures: dict[Future[tuple[str, bool] | float], Path] = {}
-    seconds = {}
+    stopping, slots = threading.Event(), queue.SimpleQueue()
+    for slot in range(jobs):
+        slots.put(slot)
+    runs = [NotebookRun(notebook, stage, stopping) for notebook in notebooks]
+    pool = ThreadPoolExecutor(max_workers=max(1, min(jobs, len(runs))))
+    futures: dict[Future[float], NotebookRun] = {
+        pool.submit(run.execute, parameters, environment, slots): run for run in runs
+    }
+    seconds: dict[str, float] = {}
     try:
-        for notebook in notebooks:
-            output = stage / "notebooks" / notebook.name
-            log = stage / f"{notebook.stem}.kernel.log"
-            futures[pool.submit(execute, notebook, output, parameters, log)] = notebook
-        for done, future in enumerate(as_completed(futures), start=1):
-            notebook = futures[future]
-            try:
-                result = future.result()
-            except Exception as error:  # a worker process died (killed, out of memory …)
-                raise NotebookFailedError(
-                    f"{notebook.name} did not finish: a worker process ended abruptly "
-                    f"({type(error).__name__}: killed, or out of memory?); the kernels' own "
-                    f"messages are in {stage}",
-                    in_cell=False,
-                ) from error
-            if isinstance(result, tuple):
-                raise NotebookFailedError(*result)
-            progress(f"[{done}/{total}] {notebook.name} done in {result:.0f} s")
-            seconds[notebook.stem] = result
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, timeout=1, return_when=FIRST_COMPLETED)
+            for future in finished:
+                run = futures[future]
+                seconds[run.notebook.stem] = future.result()
+                progress(
+                    f"[{len(seconds)}/{len(runs)}] {run.notebook.name} done "
+                    f"in {seconds[run.notebook.stem]:.0f} s"
+                )
+            for run in runs:
+                run.tick()
     except BaseException:
-        stop_pool(pool, stage)
+        stopping.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        end_groups({run.group for run in runs if run.group is not None})
+        wait(futures, timeout=STOP_SECONDS)  # their threads end once their kernels have
         raise
     pool.shutdown()
     return seconds

@@ -1,293 +1,302 @@
 """Execute the study's notebooks, normalise them, and put them and their figures in place.
 
-Every notebook runs with papermill into a staging folder of the run's own under ``build/runs/``,
-writing its README figures there too. The notebooks are independent of each other (each loads
-the data itself and shares expensive results only through the disk cache), so two of them run at
-a time in a process pool, the longest first: the order comes from the longest time each has
-taken in the runs so far (``build/notebook-seconds.json``; ``make clean`` forgets them), so that
-a long notebook does not start last and leave a core idle at the end; a notebook never timed
-starts first, and on a first run the numbered order stands. Only when all of them have succeeded
-are the executed notebooks moved over ``notebooks/`` and the figures over ``readme_images/``,
-all or nothing; a failing cell, a signal (Ctrl-C, ``kill``, a closed terminal) or a file that
-cannot be written stops the run and leaves the committed files as they were. One run at a time
-per checkout: a second is refused while ``build/run.lock`` is held. ``--check`` compares the
-staged files with the committed ones instead of moving them, and ``--smoke`` runs on the small
-test fixture into ``build/smoke``.
+They run (``tools/notebook_pool.py``) into a staging folder of the run's own, ``build/runs/…``,
+the longest first by the longest time each has taken (``build/notebook-seconds.json``). Only
+when all have succeeded are they moved over ``notebooks/`` and the figures over
+``readme_images/`` (``--smoke``: ``build/smoke/``), all or nothing. One run per checkout: while
+one holds ``build/run.lock`` a second run, and ``--clean``, are refused.
 
-    python -m tools.run_notebooks            # the main job (make figures)
-    python -m tools.run_notebooks --check    # regenerate and compare (make verify)
-    python -m tools.run_notebooks --smoke    # fixture run into build/smoke (make smoke)
-    python -m tools.run_notebooks --jobs 1   # one notebook at a time
+    python -m tools.run_notebooks [--smoke | --clean] [--jobs N] [NOTEBOOK …]
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import filecmp
+import ctypes
 import json
 import os
 import shutil
+import signal
+import socket
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
-from mnist_study import settings
+from filelock import FileLock, Timeout
+
+from mnist_study.settings import CACHE_DIR_ENV, CORES
 from tools.notebook_pool import NotebookFailedError, progress, run_notebooks
-from tools.placing import PlacingError, move_into_place, one_run_at_a_time, run_folder, unwritable
-from tools.stop_signals import Stopped, ignore_stop_signals, stop_signals_raise
+from tools.paths import FIXTURE_FILE, ROOT
 
-__all__ = ["main"]
+__all__ = ["PlacingError", "Stopped", "main", "move_into_place"]
 
-# Notebooks run side by side: one per core, at most two (each also uses both cores in its fits).
-DEFAULT_JOBS = min(2, settings.CORES)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+NOT_A_CELLS = "The failure is not a cell's: see the message above, then re-run."
 
 
-@dataclass(frozen=True)
-class Project:
-    """The folders of a checkout the runner reads and writes."""
+class Stopped(BaseException):
+    """The run received ``signum``; the exit status is 128 + ``signum``, as a shell reports it."""
 
-    root: Path
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
-    @property
-    def notebooks(self) -> Path:
-        return self.root / "notebooks"
 
-    @property
-    def figures(self) -> Path:
-        return self.root / "readme_images"
+class PlacingError(RuntimeError):
+    """Files could not be moved into place; ``restored``: every target is as it was before."""
 
-    @property
-    def build(self) -> Path:
-        return self.root / "build"
+    def __init__(self, message: str, restored: bool) -> None:
+        super().__init__(message)
+        self.restored = restored
+
+
+def ignore_stop_signals() -> None:
+    """Ignore further stop signals: stopping, or putting files back, is under way."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+
+
+@contextmanager
+def stop_signals_raise() -> Iterator[None]:
+    """In the block, SIGINT, SIGTERM and SIGHUP raise :class:`Stopped`, unless ignored (nohup)."""
+
+    def stop(signum: int, _frame: object) -> None:
+        ignore_stop_signals()
+        raise Stopped(signum)
+
+    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    for signum, handler in previous.items():
+        if handler != signal.SIG_IGN:
+            signal.signal(signum, stop)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def study_notebooks(folder: Path, names: Sequence[str] = ()) -> list[Path]:
     """The notebooks to run, in their numbered order (all of them by default)."""
     notebooks = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
-    if names:
-        chosen = [path for path in notebooks if path.name in names or path.stem in names]
-        unknown = set(names) - {p.name for p in chosen} - {p.stem for p in chosen}
-        if unknown:
-            known = ", ".join(p.name for p in notebooks)
-            raise SystemExit(
-                f"error: no such notebook: {', '.join(sorted(unknown))} (known: {known})"
-            )
-        return chosen
-    return notebooks
+    unknown = set(names) - {p.name for p in notebooks} - {p.stem for p in notebooks}
+    if unknown:
+        known = ", ".join(p.name for p in notebooks)
+        raise SystemExit(f"error: no such notebook: {', '.join(sorted(unknown))} (known: {known})")
+    return [p for p in notebooks if not names or p.name in names or p.stem in names]
 
 
-def seconds_file(project: Project, smoke: bool) -> Path:
-    """Where the runner keeps each notebook's longest time in successful runs of this kind."""
-    return project.build / ("smoke-seconds.json" if smoke else "notebook-seconds.json")
-
-
-def recorded_times(times: Path) -> dict[str, object]:
-    """The times kept in ``times``, or none if it is missing or unreadable."""
+def recorded_times(times: Path) -> dict[str, float]:
+    """The longest time of each notebook kept in ``times``; none if it is missing or unreadable."""
     try:
         seconds = json.loads(times.read_text())
-    except (OSError, ValueError):
+        return {name: float(s) for name, s in seconds.items() if isinstance(s, int | float)}
+    except (OSError, ValueError, AttributeError):
         return {}
-    return seconds if isinstance(seconds, dict) else {}
 
 
+# Hand-written: neither make -j nor a process pool orders jobs by how long they took before.
 def longest_first(notebooks: Sequence[Path], times: Path) -> list[Path]:
-    """``notebooks`` ordered by their recorded times, longest first; those never timed first.
-
-    The sort is stable: with no times recorded (or an unreadable file) the given order stands.
-    """
+    """``notebooks`` by their recorded times, longest first; those never timed first."""
     seconds = recorded_times(times)
-
-    def order(path: Path) -> tuple[int, float]:
-        last = seconds.get(path.stem)
-        return (1, -last) if isinstance(last, int | float) else (0, 0.0)
-
-    return sorted(notebooks, key=order)
+    return sorted(notebooks, key=lambda path: (path.stem in seconds, -seconds.get(path.stem, 0)))
 
 
-def record_times(times: Path, seconds: dict[str, float]) -> None:
-    """Keep in ``times`` each notebook's longest time so far (the file replaced whole).
-
-    The longest, not the last: a run with the cache filled takes seconds, and the order that
-    matters is that of a run with an empty one, after a change of code or library versions.
-    """
+def record_times(times: Path, seconds: dict[str, float], stage: Path) -> None:
+    """Keep each notebook's longest time (a run on a filled cache takes seconds, a cold one not)."""
     longest = recorded_times(times)
     for name, taken in seconds.items():
-        before = longest.get(name)
-        longest[name] = max(taken, before) if isinstance(before, int | float) else taken
-    partial = times.with_name(times.name + ".partial")
-    with contextlib.suppress(OSError):
-        partial.write_text(json.dumps({name: round(s, 1) for name, s in sorted(longest.items())}))
-        os.replace(partial, times)
+        longest[name] = round(max(taken, longest.get(name, 0.0)), 1)
+    (stage / times.name).write_text(json.dumps(dict(sorted(longest.items()))))
+    os.replace(stage / times.name, times)
 
 
-def staged_files(stage: Path, project: Project) -> list[tuple[Path, Path]]:
-    """Pairs of (staged file, committed location) for every notebook and figure produced."""
-    pairs = [
-        (path, project.notebooks / path.name) for path in sorted((stage / "notebooks").iterdir())
-    ]
-    pairs += [
-        (path, project.figures / path.name) for path in sorted((stage / "readme_images").iterdir())
-    ]
-    return pairs
+def folder_problem(root: Path, destination: Path) -> str | None:
+    """What keeps the run from writing where it writes, said before it starts; None if nothing."""
+    build = root / "build"
+    targets = [destination / "notebooks", destination / "readme_images"]
+    for folder in (build, build / "runs", destination, *targets):
+        name = folder.relative_to(root)
+        if folder.is_symlink() and folder.is_relative_to(build):
+            return f"{name} is a symbolic link: the runner writes only into folders of its own"
+        if folder.exists() and not folder.is_dir():
+            return f"{name} is a file, not a folder: move it away"
+        if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+            return f"{name}/ is not writable"
+    return None
 
 
-def differences(pairs: Sequence[tuple[Path, Path]], project: Project) -> list[str]:
-    """The committed files that differ from (or lack) their regenerated version."""
-    return [
-        str(target.relative_to(project.root))
-        for staged, target in pairs
-        if not target.exists() or not filecmp.cmp(staged, target, shallow=False)
-    ]
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number of at least 1."""
+# Hand-written: jupyter_client only times out ("Kernel didn't respond") after a minute.
+def loopback_problem() -> str | None:
+    """Whether 127.0.0.1 answers (a kernel talks to the runner through it); None if it does."""
     try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
-    return value
+        with socket.create_server(("127.0.0.1", 0)) as server:
+            socket.create_connection(server.getsockname(), timeout=2).close()
+    except OSError as error:
+        return (
+            f"127.0.0.1 does not answer ({error.strerror or error}), and the notebooks' kernels "
+            "talk to the runner through it: is the loopback interface down? (`ip link set lo up`)"
+        )
+    return None
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    """The command line."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--check", action="store_true", help="compare with committed files")
-    mode.add_argument("--smoke", action="store_true", help="run on the test fixture")
-    parser.add_argument(
-        "--jobs",
-        type=positive_int,
-        default=DEFAULT_JOBS,
-        help=f"notebooks to run at a time (default: {DEFAULT_JOBS})",
-    )
-    parser.add_argument(
-        "--root", type=Path, default=settings.ROOT, help="the project folder (default: this one)"
-    )
-    parser.add_argument("notebooks", nargs="*", help="names of notebooks to run (default: all)")
-    return parser.parse_args(argv)
+# Hand-written: no library moves a set of files all or nothing (git, rsync and shutil do not).
+def move_into_place(pairs: Sequence[tuple[Path, Path]], backup: Path, root: Path) -> None:
+    """Move each staged file over its target, all or nothing.
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point; returns the process exit status (128 + the signal's number)."""
-    args = parse_args(argv)
-    project = Project(args.root.resolve())
-    notebooks = study_notebooks(project.notebooks, args.notebooks)
-    unchanged = "build/smoke" if args.smoke else "notebooks/ or readme_images/"
-    with stop_signals_raise():
-        try:
-            with one_run_at_a_time(project.build) as alone:
-                if not alone:
-                    progress(
-                        f"error: the notebooks are already being run in {project.root} "
-                        f"({project.build / 'run.lock'} is held); wait for that run to end."
-                    )
-                    return 1
-                with run_folder(project.build) as stage:
-                    return run(args, project, notebooks, stage, unchanged)
-        except Stopped as stopped:
-            progress(f"interrupted ({stopped}): nothing under {unchanged} was changed.")
-            return 128 + stopped.signum
-
-
-def run(
-    args: argparse.Namespace,
-    project: Project,
-    notebooks: Sequence[Path],
-    stage: Path,
-    unchanged: str,
-) -> int:
-    """Run ``notebooks`` into ``stage`` as ``args`` say, then check them or move them into place.
-
-    ``stage`` is removed at the end, unless a notebook failed (its executed copy and its
-    kernel's messages are kept there until the next run) or a file could not be put back.
+    Each target is first hard-linked into ``backup`` (so it is never missing). If a move fails,
+    or a signal interrupts them, the targets already replaced are put back and the new ones
+    removed; a failed move becomes :class:`PlacingError`, as does a target that could not be put
+    back (whatever the cause), and a signal's exception otherwise goes on.
     """
+    backup.mkdir(parents=True, exist_ok=True)
+    done: list[tuple[Path, Path | None]] = []
+    target = root
+    try:
+        for index, (staged, target) in enumerate(pairs):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            saved = backup / str(index) if target.is_file() else None
+            if saved:
+                os.link(target, saved)
+            os.replace(staged, target)
+            done.append((target, saved))
+    except BaseException as error:
+        ignore_stop_signals()
+        not_restored = []
+        for replaced, saved in reversed(done):
+            try:
+                os.replace(saved, replaced) if saved else replaced.unlink()
+            except OSError:
+                not_restored.append(replaced.name)
+        if isinstance(error, OSError):
+            cause = f"could not write {target.relative_to(root)}: {error.strerror or error}"
+        elif not_restored:
+            cause = f"interrupted ({error}) while moving files into place"
+        else:
+            raise
+        if not_restored:
+            cause += (
+                f"; and could not put back {', '.join(not_restored)} "
+                f"(their previous versions are in {backup})"
+            )
+        raise PlacingError(cause, restored=not not_restored) from error
+
+
+def run(args: argparse.Namespace, root: Path, notebooks: Sequence[Path]) -> int:
+    """Run ``notebooks`` into a staging folder, then move them into place; the exit status.
+
+    The staging folder is removed, unless a notebook failed (its executed copy and its kernel's
+    messages are kept there until the next run) or a file could not be put back.
+    """
+    destination = root / "build" / "smoke" if args.smoke else root
+    where = "build/smoke" if args.smoke else "notebooks/ or readme_images/"
+    runs = root / "build" / "runs"
+    shutil.rmtree(runs, ignore_errors=True)  # ended runs' folders: this run holds the lock
+    runs.mkdir()
+    stage = Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=runs))
     keep = False
     try:
         (stage / "readme_images").mkdir()
         # Each notebook's parameters cell lists these, with the values of a run by hand.
         parameters = {
             "sample": None,
-            "fixture": str(settings.FIXTURE_FILE) if args.smoke else None,
+            "fixture": str(FIXTURE_FILE) if args.smoke else None,
             "figure_dir": str(stage / "readme_images"),
         }
         # the fixture's results stay out of .cache/
-        environment = (
-            {settings.CACHE_DIR_ENV: str(project.build / "smoke-cache")} if args.smoke else {}
-        )
+        environment = {CACHE_DIR_ENV: str(root / "build" / "smoke-cache")} if args.smoke else {}
+        times = root / "build" / ("smoke-seconds.json" if args.smoke else "notebook-seconds.json")
         started = time.perf_counter()
-        times = seconds_file(project, args.smoke)
-        try:
-            seconds = run_notebooks(
-                longest_first(notebooks, times), stage, parameters, args.jobs, environment
-            )
-        except NotebookFailedError as error:
-            keep = True
-            progress(f"error: {error}")
-            next_step = (
-                "Fix the cell and re-run."
-                if error.in_cell
-                else "The failure is not a cell's: see the message above, then re-run."
-            )
-            progress(
-                f"Nothing under {unchanged} was changed (what ran is kept in "
-                f"{stage.relative_to(project.root)}/ until the next run). {next_step}"
-            )
-            return 1
+        seconds = run_notebooks(
+            longest_first(notebooks, times), stage, parameters, args.jobs, environment
+        )
+        pairs = [
+            (path, destination / folder / path.name)
+            for folder in ("notebooks", "readme_images")
+            for path in sorted((stage / folder).iterdir())
+        ]
+        move_into_place(pairs, stage / "previous", root)
+        record_times(times, seconds, stage)
         elapsed = time.perf_counter() - started
-        if args.smoke:
-            ignore_stop_signals()  # the run is over: only its results are kept
-            smoke = project.build / "smoke"
-            shutil.rmtree(smoke, ignore_errors=True)
-            smoke.mkdir()
-            for name in ("notebooks", "readme_images"):
-                os.replace(stage / name, smoke / name)
-            record_times(times, seconds)
-            progress(
-                f"smoke run of {len(notebooks)} notebook(s) passed in {elapsed:.0f} s ({smoke})"
-            )
-            return 0
-        pairs = staged_files(stage, project)
-        if args.check:
-            record_times(times, seconds)
-            return check(pairs, project)
-        problems = unwritable(pairs, project.root)
-        try:
-            if problems:
-                raise PlacingError("; ".join(problems), restored=True)
-            move_into_place(pairs, stage / "previous", project.root)
-        except PlacingError as error:
-            keep = not error.restored
-            progress(f"error: the results could not be moved into place: {error}.")
-            if error.restored:
-                progress(f"Nothing under {unchanged} was changed.")
-            return 1
-        ignore_stop_signals()  # the run is over: only its staging folder is left to remove
-        record_times(times, seconds)
-        progress(f"wrote {len(pairs)} files into notebooks/ and readme_images/ in {elapsed:.0f} s")
+        progress(
+            f"wrote {len(pairs)} files into {where.replace(' or ', ' and ')} in {elapsed:.0f} s"
+        )
         return 0
+    except NotebookFailedError as error:
+        keep = True
+        progress(f"error: {error}")
+        progress(
+            f"Nothing under {where} was changed (what ran is kept in {stage.relative_to(root)}/ "
+            "until the next run). " + ("Fix the cell and re-run." if error.in_cell else NOT_A_CELLS)
+        )
+        return 1
+    except PlacingError as error:
+        keep = not error.restored
+        progress(f"error: the results could not be moved into place: {error}.")
+        if error.restored:
+            progress(f"Nothing under {where} was changed.")
+        return 1
     finally:
         if not keep:
             shutil.rmtree(stage, ignore_errors=True)
 
 
-def check(pairs: Sequence[tuple[Path, Path]], project: Project) -> int:
-    """Compare the staged files with the committed ones; the exit status."""
-    changed = differences(pairs, project)
-    if changed:
-        progress("error: regenerating changed these committed files:")
-        for name in changed:
-            progress(f"  {name}")
-        progress("Run `make figures` and commit the result (or find what made them differ).")
-        return 1
-    progress(f"verified: {len(pairs)} committed files match their regeneration")
+def clean(root: Path) -> int:
+    """Remove the results cache (``.cache/``) and ``build/`` but its lock; the exit status."""
+    shutil.rmtree(root / ".cache", ignore_errors=True)
+    for path in (root / "build").iterdir():
+        if path.name != "run.lock":
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
     return 0
 
 
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line."""
+    jobs = min(2, CORES)  # each notebook also spreads its fits over the cores
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--smoke", action="store_true", help="run on the test fixture")
+    mode.add_argument("--clean", action="store_true", help="remove .cache/ and build/")
+    parser.add_argument("--jobs", type=int, default=jobs, help=f"at a time (default: {jobs})")
+    parser.add_argument("--root", type=Path, default=ROOT, help="the project (default: this one)")
+    parser.add_argument("notebooks", nargs="*", help="names of notebooks to run (default: all)")
+    args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs: expected a whole number of at least 1, got {args.jobs}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the process exit status (128 + a signal's number)."""
+    args = parse_args(argv)
+    root = args.root.resolve()
+    notebooks = study_notebooks(root / "notebooks", args.notebooks)
+    destination = root / "build" / "smoke" if args.smoke else root
+    problem = folder_problem(root, destination) or (None if args.clean else loopback_problem())
+    if problem:
+        progress(f"error: {problem}. Nothing was run.")
+        return 1
+    (root / "build").mkdir(exist_ok=True)
+    with stop_signals_raise():
+        try:
+            with FileLock(root / "build" / "run.lock", timeout=0):
+                return clean(root) if args.clean else run(args, root, notebooks)
+        except Timeout:
+            progress(
+                f"error: the notebooks are being run in {root} (build/run.lock is held); "
+                "wait for that run to end, or stop it."
+            )
+            return 1
+        except Stopped as stopped:
+            where = "build/smoke" if args.smoke else "notebooks/ or readme_images/"
+            progress(f"interrupted ({stopped}): nothing under {where} was changed.")
+            return 128 + stopped.signum
+
+
 if __name__ == "__main__":
+    if sys.platform == "linux":  # make SIGKILLed: a hang-up for the runner (unless nohup'd)
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGHUP)  # one system call, no library
     sys.exit(main())

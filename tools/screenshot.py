@@ -22,9 +22,9 @@ from pathlib import Path
 import nbformat
 from playwright.sync_api import Page, sync_playwright
 
-from mnist_study import settings
 from mnist_study.drawing import FIVE
 from tools.lab import LabServer, running_lab
+from tools.paths import NOTEBOOK_DIR, README_FIGURE_DIR
 
 __all__ = [
     "chromium_page",
@@ -36,9 +36,9 @@ __all__ = [
     "wait_for_reading",
 ]
 
-SCREENSHOT = settings.README_FIGURE_DIR / "jupyter_notebook_location.png"
+SCREENSHOT = README_FIGURE_DIR / "jupyter_notebook_location.png"
 FIRST_NOTEBOOK = "notebooks/01_is_it_a_5.ipynb"
-DRAWING = settings.README_FIGURE_DIR / "draw_a_digit.png"
+DRAWING = README_FIGURE_DIR / "draw_a_digit.png"
 DRAWING_NOTEBOOK = "notebooks/08_draw_a_digit.ipynb"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -96,7 +96,7 @@ def notebooks_as_the_kernel_sees_them(root: Path) -> None:
     the kernel connects, which would mark the open notebook as changed in the picture.
     """
     (root / "notebooks").mkdir()
-    for path in sorted(settings.NOTEBOOK_DIR.glob("*.ipynb")):
+    for path in sorted(NOTEBOOK_DIR.glob("*.ipynb")):
         notebook = nbformat.read(path, as_version=4)
         notebook.metadata.setdefault("language_info", {})["version"] = platform.python_version()
         nbformat.write(notebook, root / "notebooks" / path.name)

@@ -1,7 +1,10 @@
-"""The study's paths and settings, defined once; the only module that reads environment variables.
+"""Where the library keeps its data and results; the only module that reads environment variables.
 
-``MNIST_STUDY_DATA_DIR`` moves the dataset cache (default ``data/``) and ``MNIST_STUDY_CACHE_DIR``
-the cache of model results (default ``.cache/``). Both are read when asked for, not at import.
+``MNIST_STUDY_DATA_DIR`` names the dataset cache and ``MNIST_STUDY_CACHE_DIR`` the cache of model
+results. Without them, both live in the project folder: the nearest of the current directory and
+its parents that holds ``pyproject.toml`` (so a notebook run from ``notebooks/`` in JupyterLab and
+the runner find the same ``data/`` and ``.cache/``), else the current directory. The rule does not
+depend on where the package is installed. Both are read when asked for, not at import.
 """
 
 from __future__ import annotations
@@ -9,46 +12,32 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = [
-    "BUILD_DIR",
-    "CACHE_DIR_ENV",
-    "CORES",
-    "DATA_DIR_ENV",
-    "FIXTURE_FILE",
-    "NOTEBOOK_DIR",
-    "README_FIGURE_DIR",
-    "ROOT",
-    "SCRATCH_FIGURE_DIR",
-    "cache_dir",
-    "data_dir",
-]
+__all__ = ["CACHE_DIR_ENV", "CORES", "DATA_DIR_ENV", "cache_dir", "data_dir", "project_dir"]
 
-ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOK_DIR = ROOT / "notebooks"
-README_FIGURE_DIR = ROOT / "readme_images"
-BUILD_DIR = ROOT / "build"
-# Where a notebook run by hand writes its figures (git-ignored); only the main job writes
-# README_FIGURE_DIR.
-SCRATCH_FIGURE_DIR = BUILD_DIR / "figures"
-# The committed test fixture: 2,000 training and 500 test images of MNIST.
-FIXTURE_FILE = ROOT / "tests" / "fixtures" / "mnist_784_fixture.npz"
 CORES = os.cpu_count() or 1
-
 DATA_DIR_ENV = "MNIST_STUDY_DATA_DIR"
 CACHE_DIR_ENV = "MNIST_STUDY_CACHE_DIR"
 
 
-def configured_dir(variable: str, default: Path) -> Path:
-    """The folder named by the environment ``variable``, else ``default``."""
+def project_dir() -> Path:
+    """The nearest of the current directory and its parents holding ``pyproject.toml``, else it."""
+    here = Path.cwd().resolve()
+    return next(
+        (folder for folder in (here, *here.parents) if (folder / "pyproject.toml").is_file()), here
+    )
+
+
+def configured_dir(variable: str, default: str) -> Path:
+    """The folder named by the environment ``variable``, else ``default`` in the project folder."""
     configured = os.environ.get(variable)
-    return Path(configured).expanduser().resolve() if configured else default
+    return Path(configured).expanduser().resolve() if configured else project_dir() / default
 
 
 def data_dir() -> Path:
-    """The dataset cache: ``$MNIST_STUDY_DATA_DIR``, else ``data/`` at the project root."""
-    return configured_dir(DATA_DIR_ENV, ROOT / "data")
+    """The dataset cache: ``$MNIST_STUDY_DATA_DIR``, else ``data/`` in the project folder."""
+    return configured_dir(DATA_DIR_ENV, "data")
 
 
 def cache_dir() -> Path:
-    """The cache of model results: ``$MNIST_STUDY_CACHE_DIR``, else ``.cache/`` at the root."""
-    return configured_dir(CACHE_DIR_ENV, ROOT / ".cache")
+    """The cache of model results: ``$MNIST_STUDY_CACHE_DIR``, else the project's ``.cache/``."""
+    return configured_dir(CACHE_DIR_ENV, ".cache")

@@ -14,6 +14,7 @@ from playwright.sync_api import Page
 
 from mnist_study import settings
 from tools.lab import LabServer, running_lab
+from tools.paths import FIXTURE_FILE, NOTEBOOK_DIR
 from tools.screenshot import chromium_page, open_notebook
 
 # The code cells' prompts and the kernel status of the notebook on show, read in the page.
@@ -67,10 +68,10 @@ def lab_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """
     tree = tmp_path_factory.mktemp("lab")
     (tree / "notebooks").mkdir()
-    for path in sorted(settings.NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb")):
+    for path in sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb")):
         notebook = nbformat.read(path, as_version=4)
         notebook.metadata["papermill"] = nbformat.from_dict({})  # where papermill records its run
-        notebook = parameterize_notebook(notebook, {"fixture": str(settings.FIXTURE_FILE)})
+        notebook = parameterize_notebook(notebook, {"fixture": str(FIXTURE_FILE)})
         nbformat.write(notebook, tree / "notebooks" / path.name)
     (tree / "readme_images").mkdir()
     (tree / "scratch").mkdir()

@@ -15,12 +15,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mnist_study import settings
 from tools.lab import running_lab
+from tools.paths import NOTEBOOK_DIR
 
 pytestmark = pytest.mark.browser
 
-NOTEBOOKS = sorted(settings.NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 
 
 def notebook_problems(notebook: Path) -> list[str]:
