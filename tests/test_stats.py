@@ -93,3 +93,17 @@ def test_mean_interval_is_the_student_t_interval() -> None:
     assert stats.mean_interval(values) == pytest.approx((3.5 - half, 3.5 + half))
     low, high = stats.mean_interval(np.tile(values, 100))
     assert high - low < half / 5, "more images, narrower interval"
+
+
+def test_holm_multiplies_the_sorted_p_values_by_the_tests_left() -> None:
+    # p = 0.043 and 0.16 over two tests: 0.043 × 2 = 0.086, then max(0.16 × 1, 0.086)
+    np.testing.assert_allclose(stats.holm([0.043, 0.16]), [0.086, 0.16])
+    np.testing.assert_allclose(stats.holm([0.16, 0.043]), [0.16, 0.086]), "order is kept"
+
+
+def test_holm_never_lowers_a_later_p_value_below_an_earlier_one_nor_exceeds_one() -> None:
+    # the values statsmodels' multipletests(method="holm") gives for these four
+    p = [0.01, 0.04, 0.03, 0.005]
+    np.testing.assert_allclose(stats.holm(p), [0.03, 0.06, 0.06, 0.02])
+    np.testing.assert_allclose(stats.holm([0.6, 0.7]), [1.0, 1.0])
+    assert stats.holm([0.02]).tolist() == [0.02], "one test: nothing to correct"
