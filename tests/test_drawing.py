@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 from conftest import FIXTURE_PATH
+from PIL import Image
 from scipy import ndimage
 
 from mnist_study import cache, digit_pad, drawing
@@ -206,3 +207,48 @@ def test_redraw_places_each_digit_as_said_and_brings_it_back_both_ways(fixture_d
     assert np.abs(filling.astype(int) - digits).mean() < 10
     with pytest.raises(KeyError):
         drawing.redraw(digits, "upside down", seed=0)
+
+
+def padded_reference(digit: np.ndarray, top: int, left: int, side: int) -> np.ndarray:
+    """The digit blown up and placed on a canvas padded by ``side`` each way, then cut: the
+    straightforward way to place it partly off the canvas."""
+    large = np.asarray(
+        Image.fromarray(digit.reshape(28, 28)).resize((side, side), Image.Resampling.BILINEAR)
+    )
+    size = drawing.CANVAS_SIZE
+    padded = np.zeros((size + 2 * side, size + 2 * side), np.uint8)
+    padded[side + top : 2 * side + top, side + left : 2 * side + left] = large
+    return padded[side:-side, side:-side]
+
+
+@pytest.mark.parametrize(
+    ("top", "left", "side"),
+    [(0, 0, 280), (90, 90, 100), (-40, 200, 150), (250, -120, 130), (-30, -30, 340), (279, 0, 60)],
+)
+def test_a_placed_digit_is_a_canvas_of_its_own_not_a_view_of_a_larger_one(
+    fixture_data, top, left, side
+) -> None:
+    """Each canvas holds only its own pixels: 10,000 of them once kept 840 × 840 arrays alive."""
+    digit = fixture_data[1][3]
+    canvas = drawing.place_on_canvas(digit, top, left, side)
+    assert canvas.shape == (drawing.CANVAS_SIZE, drawing.CANVAS_SIZE) and canvas.base is None
+    np.testing.assert_array_equal(canvas, padded_reference(digit, top, left, side))
+
+
+def test_redraw_brings_each_canvas_back_as_drawing_them_one_by_one_does(fixture_data) -> None:
+    digits = fixture_data[1][:30]
+    redrawn = drawing.redraw(digits, "anywhere, 100 to 200 px", seed=3)
+    canvases = drawing.draw_anywhere(digits, np.random.default_rng(3))
+    np.testing.assert_array_equal(
+        redrawn["canvas shrunk"], [drawing.shrink_canvas(c) for c in canvases]
+    )
+    np.testing.assert_array_equal(redrawn["prepared"], [drawing.prepare(c) for c in canvases])
+
+
+def test_without_smoothing_a_digit_filling_the_canvas_comes_back_as_it_was(fixture_data) -> None:
+    digits = fixture_data[1][:50]
+    redrawn = drawing.redraw(digits, "filling the canvas", seed=0, smooth=False)
+    np.testing.assert_array_equal(redrawn["canvas shrunk"], digits)
+    assert np.abs(redrawn["prepared"].astype(int) - digits).max() <= 1
+    smooth = drawing.redraw(digits, "filling the canvas", seed=0)
+    assert (smooth["prepared"] > 0).sum() > (redrawn["prepared"] > 0).sum(), "the blur spreads ink"

@@ -10,7 +10,8 @@ show: their centres of mass lie within half a pixel of row 14, column 14.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -29,6 +30,7 @@ __all__ = [
     "ink_box",
     "place_on_canvas",
     "prepare",
+    "random_spots",
     "rasterize",
     "redraw",
     "shrink_canvas",
@@ -120,17 +122,27 @@ def prepare(image: np.ndarray) -> np.ndarray:
 
 
 def place_on_canvas(
-    digit: np.ndarray, top: int, left: int, side: int, size: int = CANVAS_SIZE
+    digit: np.ndarray, top: int, left: int, side: int, size: int = CANVAS_SIZE, smooth: bool = True
 ) -> np.ndarray:
-    """An MNIST digit blown up (bilinear) to ``side`` pixels at (``top``, ``left``) of a canvas.
+    """An MNIST digit blown up to ``side`` pixels at (``top``, ``left``) of a blank canvas.
 
     As if drawn large and anywhere on the widget's canvas; the part off the canvas is cut.
+    ``smooth`` blows it up bilinearly (which blurs it, as any smooth enlargement does); without
+    it each MNIST pixel becomes a block of equal canvas pixels (nearest neighbour), which for a
+    ``side`` that is a multiple of 28 is exact. The canvas is a new ``size`` × ``size`` array of
+    its own, not a view into a larger one (many canvases are made in turn).
     """
+    resample = Image.Resampling.BILINEAR if smooth else Image.Resampling.NEAREST
     image = Image.fromarray(np.asarray(digit, np.uint8).reshape(SIDE, SIDE))
-    large = np.asarray(image.resize((side, side), Image.Resampling.BILINEAR))
-    canvas = np.zeros((size + 2 * side, size + 2 * side), np.uint8)
-    canvas[side + top : 2 * side + top, side + left : 2 * side + left] = large
-    return canvas[side:-side, side:-side]
+    large = np.asarray(image.resize((side, side), resample))
+    canvas = np.zeros((size, size), np.uint8)
+    rows = slice(max(top, 0), min(top + side, size))
+    columns = slice(max(left, 0), min(left + side, size))
+    if rows.start < rows.stop and columns.start < columns.stop:
+        canvas[rows, columns] = large[
+            rows.start - top : rows.stop - top, columns.start - left : columns.stop - left
+        ]
+    return canvas
 
 
 def shrink_canvas(canvas: np.ndarray) -> np.ndarray:
@@ -139,30 +151,42 @@ def shrink_canvas(canvas: np.ndarray) -> np.ndarray:
     return np.asarray(image.resize((SIDE, SIDE), Image.Resampling.BOX)).ravel()
 
 
+def random_spots(
+    count: int, rng: np.random.Generator, smallest: int = 100, largest: int = 200
+) -> Iterator[tuple[int, int, int]]:
+    """``count`` random (top, left, side): sides from ``smallest`` to ``largest``, random spots."""
+    for _ in range(count):
+        side = int(rng.integers(smallest, largest + 1))
+        top, left = rng.integers(0, CANVAS_SIZE - side + 1, size=2)
+        yield int(top), int(left), side
+
+
 def draw_anywhere(
     digits: np.ndarray, rng: np.random.Generator, smallest: int = 100, largest: int = 200
 ) -> list[np.ndarray]:
     """Each digit blown up to a random side (``smallest`` to ``largest`` px) at a random spot."""
-    canvases = []
-    for digit in digits:
-        side = int(rng.integers(smallest, largest + 1))
-        top, left = rng.integers(0, CANVAS_SIZE - side + 1, size=2)
-        canvases.append(place_on_canvas(digit, int(top), int(left), side))
-    return canvases
+    spots = random_spots(len(digits), rng, smallest, largest)
+    return [place_on_canvas(digit, *spot) for digit, spot in zip(digits, spots, strict=True)]
 
 
-def redraw(digits: np.ndarray, placement: str, seed: int) -> dict[str, np.ndarray]:
+def redraw(
+    digits: np.ndarray, placement: str, seed: int, smooth: bool = True
+) -> dict[str, np.ndarray]:
     """The digits drawn on the canvas as ``PLACEMENTS[placement]`` says, then brought back.
 
     Returns both ways back to 28 × 28, by name: the whole canvas shrunk, and prepared. ``seed``
-    draws the random sizes and spots of the placement that has them.
+    draws the random sizes and spots of the placement that has them; ``smooth`` is
+    ``place_on_canvas``'s. One canvas exists at a time: each is brought back both ways, then let go.
     """
     where = PLACEMENTS[placement]
     if where is None:
-        canvases = draw_anywhere(digits, np.random.default_rng(seed))
+        spots = random_spots(len(digits), np.random.default_rng(seed))
     else:
-        canvases = [place_on_canvas(digit, *where) for digit in digits]
-    return {
-        "canvas shrunk": np.array([shrink_canvas(canvas) for canvas in canvases]),
-        "prepared": np.array([prepare(canvas) for canvas in canvases]),
-    }
+        spots = itertools.repeat(where, len(digits))
+    shrunk = np.empty((len(digits), SIDE * SIDE), np.uint8)
+    prepared = np.empty((len(digits), SIDE * SIDE), np.uint8)
+    for index, (digit, spot) in enumerate(zip(digits, spots, strict=True)):
+        canvas = place_on_canvas(digit, *spot, smooth=smooth)
+        shrunk[index] = shrink_canvas(canvas)
+        prepared[index] = prepare(canvas)
+    return {"canvas shrunk": shrunk, "prepared": prepared}
