@@ -55,15 +55,6 @@ def test_hidden_axes_do_not_count_as_text() -> None:
     assert figures.smallest_text_pt(fig) == 12
 
 
-def test_confusion_counts_carry_thousands_separators() -> None:
-    _, axes = plt.subplots(1, 2)
-    y_true = np.array(["a"] * 1500 + ["b"] * 10)
-    y_pred = np.array(["a"] * 1499 + ["b"] + ["b"] * 10)
-    plots.plot_confusion_matrices(y_true, y_pred, axes)
-    counts = {text.get_text() for text in axes[0].texts}
-    assert "1,499" in counts
-
-
 def test_score_axis_that_does_not_start_at_zero_says_so() -> None:
     _, ax = plt.subplots()
     plots.plot_score_bars(pd.DataFrame({"m": [0.97, 0.98]}, index=["x", "y"]), ax, ylim=(0.9, 1))
@@ -93,3 +84,21 @@ def test_chosen_approach_stands_out() -> None:
     colours = {tuple(bar.get_facecolor()) for bar in ax.patches}
     assert len(colours) == 2
     assert any("(chosen)" in text.get_text() and "svm" in text.get_text() for text in ax.texts)
+
+
+def test_model_choice_draws_points_not_bars_and_marks_the_chosen() -> None:
+    _, ax = plt.subplots()
+    equal = pd.DataFrame(
+        {"accuracy": [0.95, 0.93], "low": [0.94, 0.92], "high": [0.96, 0.94]},
+        index=["svc", "forest"],
+    )
+    full = equal.loc[["forest"]] + 0.02
+    plots.plot_model_choice(equal, full, "svc", ("10,000 images", "60,000 images"), ax)
+    assert not ax.patches, "no bars"
+    labels = [tick.get_text() for tick in ax.get_yticklabels()]
+    assert labels == ["svc  (chosen)", "forest"], "top to bottom in the given order"
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == [
+        "10,000 images",
+        "60,000 images",
+    ]
+    assert len(ax.lines) > 0 and ax.get_xlim()[1] == 1.0

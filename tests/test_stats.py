@@ -93,3 +93,10 @@ def test_mean_interval_is_the_student_t_interval() -> None:
     assert stats.mean_interval(values) == pytest.approx((3.5 - half, 3.5 + half))
     low, high = stats.mean_interval(np.tile(values, 100))
     assert high - low < half / 5, "more images, narrower interval"
+
+
+def test_holm_multiplies_the_smallest_p_by_the_number_of_tests_and_keeps_the_order() -> None:
+    adjusted = stats.holm([0.01, 0.04, 0.03])
+    assert adjusted == pytest.approx([0.03, 0.06, 0.06])
+    assert stats.holm([0.043, 0.5]) == pytest.approx([0.086, 0.5])
+    assert stats.holm([0.9, 0.8]).max() == 1.0

@@ -11,11 +11,11 @@ import pandas as pd
 
 __all__ = [
     "plot_accuracies",
-    "plot_confusion_matrices",
     "plot_curves",
     "plot_digits",
     "plot_error_grid",
     "plot_image_rows",
+    "plot_model_choice",
     "plot_precision_recall_vs_threshold",
     "plot_score_bars",
     "plot_shifted_copies",
@@ -165,32 +165,6 @@ def plot_curves(
     ax.grid(alpha=0.3)
 
 
-def plot_confusion_matrices(
-    y_true: np.ndarray, y_pred: np.ndarray, axes: Sequence[plt.Axes], fontsize: float = 7
-) -> None:
-    """Two views of one confusion matrix: counts, and the errors alone (each row sums to 100 %)."""
-    from sklearn.metrics import ConfusionMatrixDisplay
-
-    common = {"colorbar": False, "cmap": "Blues", "text_kw": {"fontsize": fontsize}}
-    ConfusionMatrixDisplay.from_predictions(
-        y_true, y_pred, ax=axes[0], values_format=",d", **common
-    )
-    axes[0].set_title("Counts")
-    weights = (np.asarray(y_true) != np.asarray(y_pred)).astype(float)
-    ConfusionMatrixDisplay.from_predictions(
-        y_true,
-        y_pred,
-        ax=axes[1],
-        normalize="true",
-        sample_weight=weights,
-        values_format=".0%",
-        **common,
-    )
-    axes[1].set_title("Errors only: where each digit's errors go")
-    for ax in axes:
-        ax.spines[:].set_visible(False)
-
-
 def plot_error_grid(
     X: np.ndarray,
     y_true: np.ndarray,
@@ -265,3 +239,53 @@ def plot_image_rows(
         ax.images[0].set_clim(0, 255)
         ax.set_title(title, loc="left", fontsize=fontsize)
     return fig
+
+
+def plot_model_choice(
+    equal: pd.DataFrame,
+    full: pd.DataFrame,
+    chosen: str,
+    labels: tuple[str, str],
+    ax: plt.Axes | None = None,
+) -> plt.Axes:
+    """Each candidate's accuracy as a point with its 95 % interval: on equal terms, and in full.
+
+    ``equal`` and ``full`` have one row per candidate (the index names it; ``full`` may lack some)
+    and the columns ``"accuracy"``, ``"low"`` and ``"high"``. The candidates are drawn top to
+    bottom in ``equal``'s order, ``chosen`` in orange; ``labels`` name the two kinds of points in
+    the legend (say what each fold trained on). Points, not bars: the axis need not start at 0.
+    """
+    ax = ax if ax is not None else plt.gca()
+    positions = dict(zip(equal.index, np.arange(len(equal))[::-1], strict=True))
+    for frame, marker, offset, label in (
+        (equal, "o", 0.12, labels[0]),
+        (full, "D", -0.12, labels[1]),
+    ):
+        for index, (name, row) in enumerate(
+            frame.loc[[n for n in equal.index if n in frame.index]].iterrows()
+        ):
+            colour = "tab:orange" if name == chosen else "tab:blue"
+            y = positions[name] + offset
+            ax.errorbar(
+                row["accuracy"],
+                y,
+                xerr=[[row["accuracy"] - row["low"]], [row["high"] - row["accuracy"]]],
+                fmt=marker,
+                color=colour,
+                markerfacecolor=colour if marker == "o" else "white",
+                capsize=3,
+                label=label if index == 0 else None,
+            )
+            ax.text(row["high"], y, f"  {row['accuracy']:.2%}", va="center", fontsize=10)
+    ax.set_yticks(
+        list(positions.values()),
+        [f"{name}  (chosen)" if name == chosen else name for name in positions],
+    )
+    ax.set_ylim(-0.6, len(equal) - 0.4)
+    low = min(equal["low"].min(), full["low"].min() if len(full) else 1.0)
+    ax.set_xlim(low - 0.01, 1.0)
+    ax.grid(axis="x", alpha=0.3)
+    legend = ax.legend(loc="lower left", frameon=False)
+    for handle in legend.legend_handles:
+        handle.set_color("0.3")
+    return ax
