@@ -96,9 +96,10 @@ def test_model_choice_draws_points_not_bars_and_marks_the_chosen() -> None:
     plots.plot_model_choice(equal, full, "svc", ("10,000 images", "60,000 images"), ax)
     assert not ax.patches, "no bars"
     labels = [tick.get_text() for tick in ax.get_yticklabels()]
-    assert labels == ["svc  (chosen)", "forest"], "top to bottom in the given order"
+    assert labels == ["svc\n(wins by the rule)", "forest"], "top to bottom, in the given order"
     assert [text.get_text() for text in ax.get_legend().get_texts()] == [
         "10,000 images",
         "60,000 images",
     ]
     assert len(ax.lines) > 0 and ax.get_xlim()[1] == 1.0
+    assert any("not run" in text.get_text() for text in ax.texts), "svc has no full-data point"

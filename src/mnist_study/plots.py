@@ -244,7 +244,7 @@ def plot_image_rows(
 def plot_model_choice(
     equal: pd.DataFrame,
     full: pd.DataFrame,
-    chosen: str,
+    winner: str,
     labels: tuple[str, str],
     ax: plt.Axes | None = None,
 ) -> plt.Axes:
@@ -252,19 +252,18 @@ def plot_model_choice(
 
     ``equal`` and ``full`` have one row per candidate (the index names it; ``full`` may lack some)
     and the columns ``"accuracy"``, ``"low"`` and ``"high"``. The candidates are drawn top to
-    bottom in ``equal``'s order, ``chosen`` in orange; ``labels`` name the two kinds of points in
-    the legend (say what each fold trained on). Points, not bars: the axis need not start at 0.
+    bottom in ``equal``'s order, ``winner`` in orange; ``labels`` name the two kinds of points in
+    the legend, under the axes (say what each fold trained on). Points, not bars: the axis need
+    not start at 0.
     """
+    from matplotlib.lines import Line2D
+
     ax = ax if ax is not None else plt.gca()
     positions = dict(zip(equal.index, np.arange(len(equal))[::-1], strict=True))
-    for frame, marker, offset, label in (
-        (equal, "o", 0.12, labels[0]),
-        (full, "D", -0.12, labels[1]),
-    ):
-        for index, (name, row) in enumerate(
-            frame.loc[[n for n in equal.index if n in frame.index]].iterrows()
-        ):
-            colour = "tab:orange" if name == chosen else "tab:blue"
+    kinds = ((equal, "o", 0.14), (full, "D", -0.14))
+    for frame, marker, offset in kinds:
+        for name, row in frame.loc[[n for n in equal.index if n in frame.index]].iterrows():
+            colour = "tab:orange" if name == winner else "tab:blue"
             y = positions[name] + offset
             ax.errorbar(
                 row["accuracy"],
@@ -274,18 +273,24 @@ def plot_model_choice(
                 color=colour,
                 markerfacecolor=colour if marker == "o" else "white",
                 capsize=3,
-                label=label if index == 0 else None,
             )
             ax.text(row["high"], y, f"  {row['accuracy']:.2%}", va="center", fontsize=10)
+    for name in equal.index.difference(full.index, sort=False):
+        y = positions[name] + kinds[1][2]
+        ax.text(equal.loc[name, "high"], y, "  not run on all images", va="center", fontsize=10)
     ax.set_yticks(
         list(positions.values()),
-        [f"{name}  (chosen)" if name == chosen else name for name in positions],
+        [f"{name}\n(wins by the rule)" if name == winner else name for name in positions],
     )
     ax.set_ylim(-0.6, len(equal) - 0.4)
     low = min(equal["low"].min(), full["low"].min() if len(full) else 1.0)
     ax.set_xlim(low - 0.01, 1.0)
     ax.grid(axis="x", alpha=0.3)
-    legend = ax.legend(loc="lower left", frameon=False)
-    for handle in legend.legend_handles:
-        handle.set_color("0.3")
+    handles = [
+        Line2D(
+            [], [], marker=marker, color="0.3", markerfacecolor="0.3" if marker == "o" else "white"
+        )
+        for _, marker, _ in kinds
+    ]
+    ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(0, -0.16), frameon=False)
     return ax
