@@ -55,44 +55,12 @@ def test_hidden_axes_do_not_count_as_text() -> None:
     assert figures.smallest_text_pt(fig) == 12
 
 
-def test_confusion_counts_carry_thousands_separators() -> None:
-    _, axes = plt.subplots(1, 2)
-    y_true = np.array(["a"] * 1500 + ["b"] * 10)
-    y_pred = np.array(["a"] * 1499 + ["b"] + ["b"] * 10)
-    plots.plot_confusion_matrices(y_true, y_pred, axes)
-    counts = {text.get_text() for text in axes[0].texts}
-    assert "1,499" in counts
-
-
-def test_score_axis_that_does_not_start_at_zero_says_so() -> None:
-    _, ax = plt.subplots()
-    plots.plot_score_bars(pd.DataFrame({"m": [0.97, 0.98]}, index=["x", "y"]), ax, ylim=(0.9, 1))
-    assert "starts at 0.9" in ax.get_ylabel()
-
-
 def test_curves_show_their_area_to_four_decimals() -> None:
     _, ax = plt.subplots()
     y = np.array([0, 0, 1, 1, 0, 1])
     plots.plot_curves("roc", y, {"model": np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9])}, ax)
     labels = [text.get_text() for text in ax.get_legend().get_texts()]
     assert labels[0] == "model (AUC = 0.8889)"
-
-
-def test_chosen_approach_stands_out() -> None:
-    _, ax = plt.subplots()
-    scores = pd.DataFrame(
-        {
-            "accuracy": [0.97, 0.99],
-            "low": [0.96, 0.98],
-            "high": [0.98, 0.995],
-            "training images": [60_000, 60_000],
-        },
-        index=["forest", "svm"],
-    )
-    plots.plot_accuracies(scores, "svm", ax)
-    colours = {tuple(bar.get_facecolor()) for bar in ax.patches}
-    assert len(colours) == 2
-    assert any("(chosen)" in text.get_text() and "svm" in text.get_text() for text in ax.texts)
 
 
 def test_the_marked_threshold_is_named_and_both_axes_are_labelled() -> None:
@@ -168,3 +136,22 @@ def test_labelled_digits_put_each_label_above_its_own_digit() -> None:
     titles = [ax.get_title() for ax in axes.ravel()]
     assert titles == ["4→9", "9→4", "3→5", "7→1", "", ""]
     assert all(not ax.axison for ax in axes.ravel())
+
+
+def test_model_choice_draws_points_not_bars_and_marks_the_chosen() -> None:
+    _, ax = plt.subplots()
+    equal = pd.DataFrame(
+        {"accuracy": [0.95, 0.93], "low": [0.94, 0.92], "high": [0.96, 0.94]},
+        index=["svc", "forest"],
+    )
+    full = equal.loc[["forest"]] + 0.02
+    plots.plot_model_choice(equal, full, "svc", ("10,000 images", "60,000 images"), ax)
+    assert not ax.patches, "no bars"
+    labels = [tick.get_text() for tick in ax.get_yticklabels()]
+    assert labels == ["svc\n(wins by the rule)", "forest"], "top to bottom, in the given order"
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == [
+        "10,000 images",
+        "60,000 images",
+    ]
+    assert len(ax.lines) > 0 and ax.get_xlim()[1] == 1.0
+    assert any("not run" in text.get_text() for text in ax.texts), "svc has no full-data point"

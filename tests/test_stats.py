@@ -136,3 +136,10 @@ def test_holm_never_lowers_a_later_p_value_below_an_earlier_one_nor_exceeds_one(
     np.testing.assert_allclose(stats.holm(p), [0.03, 0.06, 0.06, 0.02])
     np.testing.assert_allclose(stats.holm([0.6, 0.7]), [1.0, 1.0])
     assert stats.holm([0.02]).tolist() == [0.02], "one test: nothing to correct"
+
+
+def test_holm_multiplies_the_smallest_p_by_the_number_of_tests_and_keeps_the_order() -> None:
+    adjusted = stats.holm([0.01, 0.04, 0.03])
+    assert adjusted == pytest.approx([0.03, 0.06, 0.06])
+    assert stats.holm([0.043, 0.5]) == pytest.approx([0.086, 0.5])
+    assert stats.holm([0.9, 0.8]).max() == 1.0

@@ -33,6 +33,18 @@ NUMBERS = {
     "forest_5_recall": 0.8725327430363402,
     # "Multiclass Classification"
     "svc_some_digit_scores": [3.79, 0.73, 6.06, 8.3, -0.29, 9.3, 1.75, 2.77, 7.21, 4.82],
+    "sgd_10_some_digit_scores": [
+        -31893.0,
+        -34420.0,
+        -9531.0,
+        1824.0,
+        -22320.0,
+        -1386.0,
+        -26189.0,
+        -16148.0,
+        -4604.0,
+        -12051.0,
+    ],
     "sgd_10_cv_accuracy": [0.87365, 0.85835, 0.8689],
     "sgd_10_scaled_cv_accuracy": [0.8983, 0.891, 0.9018],
     # "Multilabel Classification"

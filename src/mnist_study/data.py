@@ -193,7 +193,8 @@ def load_mnist(
 
     ``sample`` keeps a stratified, seeded subset of that many training images (``MIN_SAMPLE`` at
     least) and the same fraction of the test images. ``fixture``, the path of the small committed
-    test fixture (``tests/fixtures/mnist_784_fixture.npz``), reads it instead of the full dataset, offline.
+    test fixture (``tests/fixtures/mnist_784_fixture.npz``), reads it instead of the full dataset,
+    offline.
     """
     spec = FIXTURE if fixture else CANONICAL
     check_sample(sample, spec)

@@ -10,16 +10,14 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "plot_accuracies",
     "plot_accuracy_points",
-    "plot_confusion_matrices",
     "plot_curves",
     "plot_digits",
     "plot_error_grid",
     "plot_image_rows",
     "plot_labelled_digits",
+    "plot_model_choice",
     "plot_precision_recall_vs_threshold",
-    "plot_score_bars",
     "plot_score_points",
     "plot_scores_against_goal",
     "plot_shifted_copies",
@@ -106,54 +104,6 @@ def plot_precision_recall_vs_threshold(
     return ax
 
 
-def plot_score_bars(
-    table: pd.DataFrame,
-    ax: plt.Axes | None = None,
-    goal: float | None = None,
-    ylim: tuple[float, float] = (0.0, 1.0),
-    decimals: int | None = 3,
-    fontsize: float = 8,
-    low: pd.DataFrame | None = None,
-    high: pd.DataFrame | None = None,
-) -> plt.Axes:
-    """Grouped bars: one group per row of ``table``, one bar per column.
-
-    ``decimals`` writes each value on its bar (``None``: no values); ``low`` and ``high`` (shaped
-    like ``table``) draw confidence intervals. An axis that does not start at zero says so.
-    """
-    ax = ax if ax is not None else plt.gca()
-    n_bars = len(table.columns)
-    width = 0.8 / n_bars
-    positions = np.arange(len(table.index))
-    for offset, column in enumerate(table.columns):
-        x = positions + (offset - (n_bars - 1) / 2) * width
-        errors = None
-        if low is not None and high is not None:
-            errors = [table[column] - low[column], high[column] - table[column]]
-        bars = ax.bar(x, table[column], width, label=str(column))
-        if errors is not None:
-            ax.errorbar(x, table[column], yerr=errors, fmt="none", ecolor="0.3", capsize=2)
-        if decimals is not None:
-            labels = [f"{value:.{decimals}f}" for value in table[column]]
-            inside = errors is not None  # above the bar, the value would sit on its interval
-            ax.bar_label(
-                bars,
-                labels=labels,
-                fontsize=fontsize,
-                padding=2,
-                label_type="center" if inside else "edge",
-                color="white" if inside else "black",
-            )
-    if goal is not None:
-        ax.axhline(goal, color="crimson", linestyle="--", linewidth=1.2, label=f"goal {goal:.0%}")
-    ax.set_xticks(positions, [str(i) for i in table.index])
-    ax.set_ylim(*ylim)
-    if ylim[0] != 0:
-        ax.set_ylabel(f"score (the axis starts at {ylim[0]:g})")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=fontsize, frameon=False)
-    return ax
-
-
 def plot_curves(
     kind: str,
     y_true: np.ndarray,
@@ -186,32 +136,6 @@ def plot_curves(
     ax.grid(alpha=0.3)
 
 
-def plot_confusion_matrices(
-    y_true: np.ndarray, y_pred: np.ndarray, axes: Sequence[plt.Axes], fontsize: float = 7
-) -> None:
-    """Two views of one confusion matrix: counts, and the errors alone (each row sums to 100 %)."""
-    from sklearn.metrics import ConfusionMatrixDisplay
-
-    common = {"colorbar": False, "cmap": "Blues", "text_kw": {"fontsize": fontsize}}
-    ConfusionMatrixDisplay.from_predictions(
-        y_true, y_pred, ax=axes[0], values_format=",d", **common
-    )
-    axes[0].set_title("Counts")
-    weights = (np.asarray(y_true) != np.asarray(y_pred)).astype(float)
-    ConfusionMatrixDisplay.from_predictions(
-        y_true,
-        y_pred,
-        ax=axes[1],
-        normalize="true",
-        sample_weight=weights,
-        values_format=".0%",
-        **common,
-    )
-    axes[1].set_title("Errors only: where each digit's errors go")
-    for ax in axes:
-        ax.spines[:].set_visible(False)
-
-
 def plot_error_grid(
     X: np.ndarray,
     y_true: np.ndarray,
@@ -230,42 +154,6 @@ def plot_error_grid(
             ax.set_title(
                 f"true {actual}, read as {predicted}\n{len(chosen)} of {len(matching):,} shown"
             )
-
-
-def plot_accuracies(
-    scores: pd.DataFrame,
-    chosen: str,
-    ax: plt.Axes | None = None,
-    goal: float | None = 0.97,
-    xlabel: str = "test accuracy, with its 95% confidence interval",
-) -> plt.Axes:
-    """Each approach's accuracy as a bar with a range around it; ``chosen`` stands out.
-
-    ``scores`` has one row per approach (the index names it) and the columns ``"accuracy"``,
-    ``"low"`` and ``"high"`` (the range drawn) and ``"training images"``; ``goal`` is marked.
-    """
-    ax = ax if ax is not None else plt.gca()
-    positions = np.arange(len(scores))[::-1]
-    accuracies = scores["accuracy"].to_numpy()
-    errors = [accuracies - scores["low"].to_numpy(), scores["high"].to_numpy() - accuracies]
-    colours = ["tab:orange" if name == chosen else "tab:blue" for name in scores.index]
-    ax.barh(positions, accuracies, color=colours, height=0.45)
-    ax.errorbar(accuracies, positions, xerr=errors, fmt="none", ecolor="0.25", capsize=3)
-    low = np.floor((min(goal or 1.0, scores["low"].min()) - 0.005) * 100) / 100
-    ax.set_xlim(low, 1.0)
-    ax.set_ylim(-0.5, len(scores) - 0.2)
-    ax.set_yticks([])
-    ax.spines["left"].set_visible(False)
-    columns = (scores.index, scores["training images"], accuracies, scores["high"])
-    for position, name, images, accuracy, high in zip(positions, *columns, strict=True):
-        label = f"{name}, {images:,} training images" + ("  (chosen)" if name == chosen else "")
-        ax.text(low, position + 0.27, label, va="bottom", fontsize=9)
-        ax.text(high + 0.0005, position, f" {accuracy:.2%}", va="center", fontsize=9)
-    if goal is not None:
-        ax.axvline(goal, color="crimson", linestyle="--", linewidth=1)
-        ax.text(goal, len(scores) - 0.35, f" {goal:.0%} goal", color="crimson", fontsize=9)
-    ax.set_xlabel(f"{xlabel} (the axis starts at {low:.0%})")
-    return ax
 
 
 def plot_image_rows(
@@ -434,3 +322,58 @@ def plot_labelled_digits(
                 np.asarray(images[index]).reshape(28, 28), cmap="binary", interpolation="nearest"
             )
             ax.set_title(labels[index], fontsize=fontsize, pad=2, color="tab:red")
+
+
+def plot_model_choice(
+    equal: pd.DataFrame,
+    full: pd.DataFrame,
+    winner: str,
+    labels: tuple[str, str],
+    ax: plt.Axes | None = None,
+) -> plt.Axes:
+    """Each candidate's accuracy as a point with its 95 % interval: on equal terms, and in full.
+
+    ``equal`` and ``full`` have one row per candidate (the index names it; ``full`` may lack some)
+    and the columns ``"accuracy"``, ``"low"`` and ``"high"``. The candidates are drawn top to
+    bottom in ``equal``'s order, ``winner`` in orange; ``labels`` name the two kinds of points in
+    the legend, under the axes (say what each fold trained on). Points, not bars: the axis need
+    not start at 0.
+    """
+    from matplotlib.lines import Line2D
+
+    ax = ax if ax is not None else plt.gca()
+    positions = dict(zip(equal.index, np.arange(len(equal))[::-1], strict=True))
+    kinds = ((equal, "o", 0.14), (full, "D", -0.14))
+    for frame, marker, offset in kinds:
+        for name, row in frame.loc[[n for n in equal.index if n in frame.index]].iterrows():
+            colour = "tab:orange" if name == winner else "tab:blue"
+            y = positions[name] + offset
+            ax.errorbar(
+                row["accuracy"],
+                y,
+                xerr=[[row["accuracy"] - row["low"]], [row["high"] - row["accuracy"]]],
+                fmt=marker,
+                color=colour,
+                markerfacecolor=colour if marker == "o" else "white",
+                capsize=3,
+            )
+            ax.text(row["high"], y, f"  {row['accuracy']:.2%}", va="center", fontsize=10)
+    for name in equal.index.difference(full.index, sort=False):
+        y = positions[name] + kinds[1][2]
+        ax.text(equal.loc[name, "high"], y, "  not run on all images", va="center", fontsize=10)
+    ax.set_yticks(
+        list(positions.values()),
+        [f"{name}\n(wins by the rule)" if name == winner else name for name in positions],
+    )
+    ax.set_ylim(-0.6, len(equal) - 0.4)
+    low = min(equal["low"].min(), full["low"].min() if len(full) else 1.0)
+    ax.set_xlim(low - 0.01, 1.0)
+    ax.grid(axis="x", alpha=0.3)
+    handles = [
+        Line2D(
+            [], [], marker=marker, color="0.3", markerfacecolor="0.3" if marker == "o" else "white"
+        )
+        for _, marker, _ in kinds
+    ]
+    ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(0, -0.16), frameon=False)
+    return ax
