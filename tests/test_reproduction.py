@@ -11,21 +11,25 @@ from sklearn.metrics import (
     accuracy_score,
     confusion_matrix,
     f1_score,
-    multilabel_confusion_matrix,
     precision_recall_curve,
     precision_score,
     recall_score,
     roc_auc_score,
 )
-from sklearn.model_selection import StratifiedKFold, cross_val_predict, cross_val_score
+from sklearn.model_selection import (
+    GridSearchCV,
+    StratifiedKFold,
+    cross_val_predict,
+    cross_val_score,
+)
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.multioutput import ClassifierChain
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.svm import SVC
 
-from mnist_study import features, knn_search, multilabel
+from mnist_study import knn_search, multilabel
 from mnist_study.book import NUMBERS as BOOK
-from mnist_study.cache import cached, fit
+from mnist_study.cache import cached, fit, predict
 from mnist_study.data import load_mnist
 
 pytestmark = pytest.mark.full_data
@@ -100,63 +104,53 @@ def test_forest_test_accuracy(mnist) -> None:
 
 
 # Stage 7: Géron's 03_classification.ipynb (third edition), "Multilabel Classification",
-# cells [80]-[85], reproduced through the same cached calls as notebook 07.
+# reproduced through the same cached calls as notebook 07.
 @pytest.fixture(scope="module")
 def multilabel_targets(mnist) -> np.ndarray:
-    return multilabel.multilabel_targets(mnist[2])
+    y_train = mnist[2]
+    return np.c_[y_train >= "7", y_train.astype("int8") % 2 == 1]
 
 
-def test_multilabel_knn_prediction_for_some_digit(mnist, multilabel_targets) -> None:
-    X_train = mnist[0]
-    knn = features.on_float_pixels(KNeighborsClassifier())
-    prediction = models.fit_predict(knn, X_train, multilabel_targets, X_train[:1])
-    assert repr(prediction) == "array([[False,  True]])"  # cell [81]
+@pytest.fixture(scope="module")
+def float_pixels(mnist) -> tuple[np.ndarray, np.ndarray]:
+    """The book's float64 pixels (notebooks 06 and 07 make the same copies)."""
+    return mnist[0].astype(np.float64), mnist[1].astype(np.float64)
 
 
-def test_multilabel_cross_validated_f1(mnist, multilabel_targets) -> None:
-    knn = features.on_float_pixels(KNeighborsClassifier())
-    predictions = models.cross_val_output(knn, mnist[0], multilabel_targets, cv=3)
-    counts = multilabel_confusion_matrix(multilabel_targets, predictions)
-    assert counts.tolist() == [[[41485, 450], [599, 17466]], [[28683, 809], [300, 30208]]]
-    # cell [83]: the weighted average is the book's with either formula
-    assert f1_score(multilabel_targets, predictions, average="weighted") == 0.9778357403921755
-    # cell [82]: the book's scikit-learn computed F1 as 2PR / (P + R); scikit-learn >= 1.4
-    # computes 2TP / (2TP + FP + FN), which rounds the macro average one bit differently
+def test_multilabel_knn_prediction_for_some_digit(float_pixels, multilabel_targets) -> None:
+    X_train_float, _ = float_pixels
+    knn_clf = KNeighborsClassifier().fit(X_train_float, multilabel_targets)
+    assert repr(knn_clf.predict(X_train_float[:1])) == "array([[False,  True]])"
+
+
+def test_multilabel_cross_validated_f1(float_pixels, multilabel_targets) -> None:
+    X_train_float, _ = float_pixels
+    predictions = cached(cross_val_predict)(
+        KNeighborsClassifier(), X_train_float, multilabel_targets, cv=3
+    )
+    assert (
+        f1_score(multilabel_targets, predictions, average="weighted")
+        == BOOK["multilabel_weighted_f1"]
+    )
+    # the book's scikit-learn computed F1 as 2PR / (P + R); today's computes 2TP / (2TP + FP + FN),
+    # which rounds the macro average one bit differently
     harmonic = multilabel.f1_from_precision_and_recall(multilabel_targets, predictions)
-    assert np.average(harmonic) == 0.976410265560605
-    assert f1_score(multilabel_targets, predictions, average="macro") == 0.9764102655606048
-    support = multilabel_targets.sum(axis=0)
-    assert np.average(harmonic, weights=support) == 0.9778357403921755
+    assert np.average(harmonic) == BOOK["multilabel_macro_f1"]
+    assert (
+        abs(f1_score(multilabel_targets, predictions, average="macro") - np.average(harmonic))
+        < 2e-16
+    )
 
 
 def test_classifier_chain_prediction_for_some_digit(mnist, multilabel_targets) -> None:
     X_train = mnist[0]
     chain = ClassifierChain(SVC(), cv=3, random_state=42)
-    prediction = models.fit_predict(chain, X_train[:2000], multilabel_targets[:2000], X_train[:1])
-    assert repr(prediction) == "array([[0., 1.]])"  # cell [85]
-
-
-def test_denoising_scores(mnist) -> None:
-    """Notebook 07's own numbers (the book prints none for its multioutput example)."""
-    X_train, X_test, y_train, y_test = mnist
-    noisy_train, noisy_test = multilabel.noisy_copies(X_train, X_test)
-    denoiser = features.on_float_pixels(KNeighborsClassifier())
-    cleaned = models.fit_predict(
-        denoiser, noisy_train, X_train, noisy_test, batch=multilabel.PREDICT_BATCH
-    )
-    noisy_mse = multilabel.squared_error_per_image(noisy_test, X_test).mean()
-    cleaned_mse = multilabel.squared_error_per_image(cleaned, X_test).mean()
-    assert (round(noisy_mse, 1), round(cleaned_mse, 1)) == (3284.4, 2225.6)
-    forest = models.fit_predict(
-        models.random_forest(), X_train, y_train, np.vstack([X_test, noisy_test, cleaned])
-    )
-    accuracies = [accuracy_score(y_test, part) for part in np.split(forest, 3)]
-    assert accuracies == [0.9705, 0.2691, 0.9334]
+    chain.fit(X_train[:2000], multilabel_targets[:2000])
+    assert repr(chain.predict(X_train[:1])) == "array([[0., 1.]])"
 
 
 def test_svc_on_2000_images_reads_the_books_digit_with_the_books_scores(mnist) -> None:
-    """The book's SVC and one-versus-rest SVC on the first 2,000 training images (its cells
-    on "Multiclass Classification" print these outputs)."""
+    """The book's SVC and one-versus-rest SVC on the first 2,000 training images."""
     X_train, _, y_train, _ = mnist
     svm_clf = SVC(random_state=42).fit(X_train[:2000], y_train[:2000])
     scores = svm_clf.decision_function(X_train[:1]).round(2)
@@ -166,19 +160,27 @@ def test_svc_on_2000_images_reads_the_books_digit_with_the_books_scores(mnist) -
     assert ovr_clf.predict(X_train[:1]).tolist() == ["5"] and len(ovr_clf.estimators_) == 10
 
 
-# Stage 6: Géron's 03_classification.ipynb (third edition), exercise 1, cells [89]-[93],
-# through the same cached calls as notebook 06.
-def test_default_knn_test_accuracy(mnist) -> None:
-    X_train, X_test, y_train, y_test = mnist
-    knn = features.on_float_pixels(KNeighborsClassifier())
-    assert accuracy_score(y_test, models.fit_predict(knn, X_train, y_train, X_test)) == 0.9688
+# Stage 6: Géron's 03_classification.ipynb (third edition), exercises 1 and 2, through the same
+# cached calls as notebook 06.
+def test_default_knn_test_accuracy(mnist, float_pixels) -> None:
+    X_train_float, X_test_float = float_pixels
+    knn_clf = KNeighborsClassifier().fit(X_train_float, mnist[2])
+    accuracy = accuracy_score(mnist[3], predict(knn_clf, X_test_float))
+    assert accuracy == BOOK["knn_default_test_accuracy"]
 
 
-def test_the_books_grid_search_on_10000_images(mnist) -> None:
-    X_train, X_test, y_train, y_test = mnist
-    search = knn_search.book_search(X_train[:10_000], y_train[:10_000])
-    assert search.best_params_ == {"n_neighbors": 4, "weights": "distance"}  # cell [91]
-    assert search.best_score_ == 0.9441999999999998  # cell [92]
-    knn = features.on_float_pixels(KNeighborsClassifier(**search.best_params_))
-    tuned = models.fit_predict(knn, X_train, y_train, X_test)
-    assert accuracy_score(y_test, tuned) == 0.9714  # cell [93]
+def test_the_books_grid_search_on_10000_images(mnist, float_pixels) -> None:
+    X_train_float, X_test_float = float_pixels
+    y_train, y_test = mnist[2], mnist[3]
+    param_grid = [{"weights": ["uniform", "distance"], "n_neighbors": [3, 4, 5, 6]}]
+    search = GridSearchCV(KNeighborsClassifier(), param_grid, cv=5, n_jobs=-1)
+    search = fit(search, X_train_float[:10_000], y_train[:10_000])
+    assert search.best_params_ == BOOK["knn_best_params"]
+    assert search.best_score_ == BOOK["knn_best_score"]
+    shared = knn_search.neighbour_search(X_train_float[:10_000], y_train[:10_000])
+    for fold in range(5):
+        key = f"split{fold}_test_score"
+        np.testing.assert_array_equal(shared.cv_results_[key], search.cv_results_[key])
+    knn_clf = KNeighborsClassifier(**search.best_params_).fit(X_train_float, y_train)
+    accuracy = accuracy_score(y_test, predict(knn_clf, X_test_float))
+    assert accuracy == BOOK["knn_tuned_test_accuracy"]
