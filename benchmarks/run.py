@@ -10,8 +10,9 @@
 then loading the verified dataset from its cache. For each: wall time, CPU time (all child
 processes) and peak memory (PSS of the whole process tree, sampled: a page shared by several
 processes counts once; ``benchmarks/memory.py`` gives each notebook's own peak and its cell).
-The table is printed and written to ``benchmarks/RESULTS.md``. ``python -m benchmarks.run --knn-only`` runs
-step 5 alone and prints its lines without recording them.
+The table is printed and written to ``benchmarks/RESULTS.md``.
+``python -m benchmarks.run --knn-only`` runs step 5 alone and prints its lines without recording
+them.
 """
 
 from __future__ import annotations
