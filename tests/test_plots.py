@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import matplotlib
@@ -29,6 +30,21 @@ def test_a_readable_figure_is_saved_without_software_metadata(tmp_path: Path) ->
     path = figures.save_readme_figure(fig, "ok.png", tmp_path)
     raw = path.read_bytes()
     assert raw.startswith(b"\x89PNG") and b"Software" not in raw and b"matplotlib" not in raw
+
+
+@pytest.mark.parametrize("kind", ["a file", "read-only"])
+def test_a_figure_folder_that_cannot_be_written_gets_a_plain_message(tmp_path: Path, kind) -> None:
+    folder = tmp_path / "figures"
+    if kind == "a file":
+        folder.write_text("not a folder")
+    else:
+        folder.mkdir()
+        folder.chmod(0o500)
+        if os.access(folder, os.W_OK):
+            pytest.skip("this user writes into read-only folders (root): a file stands in for it")
+    fig, _ = plt.subplots(figsize=(4, 3))
+    with pytest.raises(figures.FigureFolderError, match="set figure_dir in the notebook"):
+        figures.save_readme_figure(fig, "ok.png", folder)
 
 
 def test_text_too_small_at_readme_width_is_refused_and_nothing_written(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ __all__ = [
     "MIN_TEXT_PX",
     "PNG_METADATA",
     "README_WIDTH_PX",
+    "FigureFolderError",
     "save_readme_figure",
     "smallest_text_pt",
     "use_study_style",
@@ -69,6 +70,10 @@ def smallest_text_pt(fig: plt.Figure) -> float:
     return min(sizes)
 
 
+class FigureFolderError(OSError):
+    """The folder named for the figures is a file, or cannot be written."""
+
+
 def save_readme_figure(fig: plt.Figure, name: str, figure_dir: str | os.PathLike[str]) -> Path:
     """Write ``fig`` as ``figure_dir/name`` (PNG, fixed metadata), atomically; return the path.
 
@@ -78,9 +83,15 @@ def save_readme_figure(fig: plt.Figure, name: str, figure_dir: str | os.PathLike
     if not name.endswith(".png"):
         raise ValueError(f"README figures are PNG files; got {name!r}")
     directory = Path(figure_dir)
-    directory.mkdir(parents=True, exist_ok=True)
     target = directory / name
-    handle, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+    except OSError as error:
+        raise FigureFolderError(
+            f"cannot write {name} into the figure folder {directory} ({error.strerror}): set "
+            "figure_dir in the notebook's parameters cell to a folder that can be written"
+        ) from None
     os.close(handle)
     try:
         fig.savefig(temporary, format="png", metadata=PNG_METADATA)
