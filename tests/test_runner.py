@@ -216,7 +216,8 @@ def test_no_process_a_notebook_started_outlives_it(project: Path) -> None:
     marker = project / "grandchild.pid"
     inner = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(300)"
     outer = "import subprocess as s, sys; print(s.Popen([sys.executable, '-c', "
-    outer += f"{inner!r}], stdout=s.DEVNULL).pid)"
+    # its streams not the cell's pipes: else subprocess.run would wait for it (300 s)
+    outer += f"{inner!r}], stdout=s.DEVNULL, stderr=s.DEVNULL).pid)"
     cell = "import subprocess, sys\nfrom pathlib import Path\n"
     cell += (
         f"out = subprocess.run([sys.executable, '-c', {outer!r}], capture_output=True, text=True)"
