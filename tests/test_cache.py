@@ -9,8 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.linear_model import SGDClassifier
 from sklearn.model_selection import cross_val_predict
+from sklearn.neighbors import KNeighborsClassifier
 
 from mnist_study import cache
 from mnist_study.data import load_mnist
@@ -194,3 +196,35 @@ def test_lock_names_do_not_read_array_contents() -> None:
     assert name == cache.lock_name(cross_val_predict, (sgd, b), {"cv": 3})
     assert name != cache.lock_name(cross_val_predict, (fast_sgd(alpha=1), a), {"cv": 3})
     assert name != cache.lock_name(cross_val_predict, (sgd, a), {"cv": 5})
+
+
+def test_lock_names_do_not_read_a_fitted_models_arrays() -> None:
+    X, y = np.arange(40.0).reshape(20, 2), np.arange(20) % 2
+    unfitted = KNeighborsClassifier(n_neighbors=3)
+    fitted = clone(unfitted).fit(X, y)
+    assert cache.lock_name(cache.predict, (fitted, X), {}) == cache.lock_name(
+        cache.predict, (unfitted, X), {}
+    )
+    assert cache.lock_name(cache.predict, (fitted, X), {}) != cache.lock_name(
+        cache.predict, (KNeighborsClassifier(n_neighbors=5), X), {}
+    )
+
+
+def test_a_module_file_replaced_under_a_running_process_keeps_its_results(
+    cache_dir, tmp_path, monkeypatch
+) -> None:
+    module = tmp_path / "replaced_module.py"
+    module.write_text("CALLS = []\n\n\ndef square(x):\n    CALLS.append(x)\n    return x * x\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    computed_elsewhere = "from mnist_study import cache; import replaced_module as m; "
+    computed_elsewhere += "print(cache.cached(m.square)(12))"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    subprocess.run([sys.executable, "-c", computed_elsewhere], check=True, env=env)
+    import replaced_module
+
+    square = cache.cached(replaced_module.square)
+    assert square(12) == 144
+    # the same function, moved down by a reinstall while this process runs
+    module.write_text("# a new first line\n\n" + module.read_text())
+    assert square(12) == 144
+    assert replaced_module.CALLS == [], "read back both times, never computed again"

@@ -146,12 +146,18 @@ def test_accuracy_points_mark_the_chosen_approach() -> None:
 
 
 def test_labelled_digits_put_each_label_above_its_own_digit() -> None:
-    _, axes = plt.subplots(2, 3)
-    images = np.zeros((4, 784))
-    plots.plot_labelled_digits(images, ["4→9", "9→4", "3→5", "7→1"], axes)
-    titles = [ax.get_title() for ax in axes.ravel()]
-    assert titles == ["4→9", "9→4", "3→5", "7→1", "", ""]
-    assert all(not ax.axison for ax in axes.ravel())
+    _, ax = plt.subplots()
+    images = np.zeros((5, 784))
+    images[3, 0] = 255  # the top-left pixel of the fourth digit
+    plots.plot_labelled_digits(images, ["4→9", "9→4", "3→5", "7→1", "8→3"], ax, per_row=3)
+    mosaic = ax.images[0].get_array()
+    assert mosaic.shape == (2 * 38, 3 * 28)
+    ((ink_row, ink_column),) = np.argwhere(mosaic == 255)
+    assert (ink_row, ink_column) == (38 + 10, 0), "the fourth digit starts the second row"
+    positions = {text.get_text(): text.get_position() for text in ax.texts}
+    x, y = positions["7→1"]
+    assert 0 <= x < 28 and 38 <= y < 38 + 10, "its label sits in the gap above that digit"
+    assert not ax.axison
 
 
 def test_model_choice_draws_points_not_bars_and_marks_the_chosen() -> None:

@@ -38,6 +38,7 @@ import numpy as np
 import scipy
 import sklearn
 from joblib._store_backends import FileSystemStoreBackend
+from joblib.func_inspect import get_func_code
 from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import ConvergenceWarning
 
@@ -154,15 +155,24 @@ def memory() -> joblib.Memory:
     return joblib.Memory(location, backend="checked", verbose=0)
 
 
-def lock_name(function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict) -> str:
-    """A lock file's name for one call, cheap to compute: arrays stand in by shape and type.
+def stand_in(value: Any) -> Any:
+    """What a lock's name says of one argument: an array's shape and type, a model's parameters."""
+    if isinstance(value, np.ndarray):
+        return value.shape, value.dtype.str
+    if isinstance(value, BaseEstimator):
+        return repr(value)  # its parameters; hashing a fitted model's arrays could take seconds
+    return value
 
-    Two calls that differ only in the contents of same-shaped arrays share a lock, which makes
-    one wait for the other but never mixes their results (the cache keys on the contents).
+
+def lock_name(function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict) -> str:
+    """A lock file's name for one call, cheap to compute from the arguments' stand-ins.
+
+    Two calls that differ only in the contents of their arrays or in a model's fitted state share
+    a lock, which makes one wait for the other but never mixes their results (the cache keys on
+    the contents).
     """
-    summary = [
-        (value.shape, value.dtype.str) if isinstance(value, np.ndarray) else value
-        for value in (*args, *sorted(kwargs.items()))
+    summary = [stand_in(value) for value in args] + [
+        (name, stand_in(value)) for name, value in sorted(kwargs.items())
     ]
     return f"{function.__module__}.{function.__qualname__}-{joblib.hash(summary)}.lock"
 
@@ -192,11 +202,19 @@ def cached(function: Function) -> Function:
     study prints what it needs to know about convergence (``n_iter_``) itself.
     """
 
+    # joblib checks that a function is unchanged by reading its source from its file at each call;
+    # read here, once, a process whose module file was replaced since it started (the package
+    # reinstalled while a kernel runs) would otherwise take the new file's lines at the old line
+    # numbers for a changed function, and delete all of its results.
+    source = get_func_code(function)
+
     @functools.wraps(function)
     def through_cache(*args: Any, **kwargs: Any) -> Any:
+        memorized = memory().cache(function)
+        memorized._func_code_info = source  # joblib has no public way to give it the source
         with call_lock(lock_name(function, args, kwargs)), warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            return memory().cache(function)(*args, **kwargs)
+            return memorized(*args, **kwargs)
 
     return through_cache  # type: ignore[return-value]
 

@@ -309,19 +309,34 @@ def plot_accuracy_points(
 
 
 def plot_labelled_digits(
-    images: np.ndarray, labels: Sequence[str], axes: np.ndarray, fontsize: float = 8
-) -> None:
-    """One digit per axes of the grid ``axes``, its label above it (never over its strokes).
+    images: np.ndarray, labels: Sequence[str], ax: plt.Axes, per_row: int = 12, fontsize: float = 8
+) -> plt.Axes:
+    """The digits as one picture, ``per_row`` to a row, each label in the gap above its digit.
 
-    Axes beyond the images are left blank.
+    One image in one axes rather than an axes per digit: a grid of 60 axes takes seconds to lay out
+    and draw.
     """
-    for index, ax in enumerate(np.ravel(axes)):
-        ax.set_axis_off()
-        if index < len(images):
-            ax.imshow(
-                np.asarray(images[index]).reshape(28, 28), cmap="binary", interpolation="nearest"
-            )
-            ax.set_title(labels[index], fontsize=fontsize, pad=2, color="tab:red")
+    rows = max(1, -(-len(images) // per_row))
+    gap = 10  # pixels of blank paper above each digit, where its label goes
+    mosaic = np.zeros((rows * (28 + gap), per_row * 28))
+    for index, image in enumerate(images):
+        row, column = divmod(index, per_row)
+        top = row * (28 + gap) + gap
+        mosaic[top : top + 28, column * 28 : (column + 1) * 28] = np.reshape(image, (28, 28))
+    ax.imshow(mosaic, cmap="binary", interpolation="nearest")
+    for index, label in enumerate(labels[: len(images)]):
+        row, column = divmod(index, per_row)
+        ax.text(
+            column * 28 + 13.5,
+            row * (28 + gap) + gap - 1.5,
+            label,
+            ha="center",
+            va="bottom",
+            fontsize=fontsize,
+            color="tab:red",
+        )
+    ax.set_axis_off()
+    return ax
 
 
 def plot_model_choice(
