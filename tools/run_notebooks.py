@@ -166,7 +166,6 @@ def run(args: argparse.Namespace, root: Path, notebooks: Sequence[Path]) -> int:
     shutil.rmtree(runs, ignore_errors=True)  # ended runs' folders: this run holds the lock
     runs.mkdir()
     stage = Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=runs))
-    (stage / "readme_images").mkdir()
     # Each notebook's parameters cell lists these, with the values of a run by hand.
     parameters = {
         "sample": None,
@@ -178,6 +177,7 @@ def run(args: argparse.Namespace, root: Path, notebooks: Sequence[Path]) -> int:
     times = root / "build" / ("smoke-seconds.json" if args.smoke else "notebook-seconds.json")
     keep = False
     try:
+        (stage / "readme_images").mkdir()
         started = time.perf_counter()
         seconds = run_notebooks(
             longest_first(notebooks, times), stage, parameters, args.jobs, environment
