@@ -1,18 +1,20 @@
-"""Shared test fixtures: the committed MNIST fixture, a data folder of its own, loopback URLs."""
+"""Shared test fixtures: the checkout, the committed MNIST fixture, a data folder, loopback URLs."""
 
 from __future__ import annotations
 
+import socket
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
 from mnist_study import settings
 from mnist_study.digests import ARRAY_NAMES
-
-ROOT = Path(__file__).resolve().parents[1]
-FIXTURE_PATH = ROOT / "tests" / "fixtures" / "mnist_784_fixture.npz"
+from tools.paths import FIXTURE_FILE, ROOT
 
 
 @pytest.fixture(autouse=True)
@@ -23,29 +25,57 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
 
 
 @pytest.fixture(scope="session")
+def root() -> Path:
+    """The checkout."""
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def fixture_file() -> Path:
+    """The committed MNIST fixture (2,000 training and 500 test images)."""
+    return FIXTURE_FILE
+
+
+@pytest.fixture(scope="session")
 def fixture_arrays() -> dict[str, np.ndarray]:
     """The committed fixture's four arrays (uint8 pixels, uint8 digit labels)."""
-    with np.load(FIXTURE_PATH) as npz:
+    with np.load(FIXTURE_FILE) as npz:
         return {name: npz[name] for name in ARRAY_NAMES}
 
 
-@pytest.fixture
-def closed_port_url() -> Iterator[str]:
-    """A loopback URL on which nothing listens (connections are refused at once)."""
-    import socket
+@pytest.fixture(scope="session")
+def pyproject() -> dict:
+    """The ``[project]`` table of pyproject.toml."""
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 
+
+@pytest.fixture(scope="session")
+def python_range(pyproject: dict) -> tuple[Version, Version]:
+    """The oldest Python that requires-python admits, and the newest 3.x release series."""
+    spec = SpecifierSet(pyproject["requires-python"])
+    oldest = next(Version(s.version) for s in spec if s.operator == ">=")
+    below = next(Version(s.version) for s in spec if s.operator == "<")
+    return oldest, Version(f"{below.major}.{below.minor - 1}")
+
+
+@pytest.fixture(scope="session")
+def release_series(python_range: tuple[Version, Version]) -> list[str]:
+    """Each supported 3.x release series, oldest first."""
+    oldest, newest = python_range
+    return [f"3.{minor}" for minor in range(oldest.minor, newest.minor + 1)]
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    """A loopback URL on which nothing listens (connections are refused at once)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    yield f"http://127.0.0.1:{port}/"
+        return f"http://127.0.0.1:{sock.getsockname()[1]}/"
 
 
 @pytest.fixture
 def silent_url() -> Iterator[str]:
     """A loopback URL whose server accepts connections and never answers (a silent network)."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(16)  # the kernel completes the handshakes; nothing reads or replies
+    with socket.create_server(("127.0.0.1", 0), backlog=16) as sock:
+        # the kernel completes the handshakes; nothing reads or replies
         yield f"http://127.0.0.1:{sock.getsockname()[1]}/"

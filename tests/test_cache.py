@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIXTURE_PATH
 from sklearn.base import clone
 from sklearn.linear_model import SGDClassifier
 from sklearn.model_selection import cross_val_predict
@@ -30,8 +29,8 @@ def cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def small_data() -> tuple[np.ndarray, ...]:
-    return load_mnist(600, fixture=FIXTURE_PATH)
+def small_data(fixture_file: Path) -> tuple[np.ndarray, ...]:
+    return load_mnist(600, fixture=fixture_file)
 
 
 def fast_sgd(**params) -> SGDClassifier:

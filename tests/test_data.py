@@ -29,11 +29,8 @@ from mnist_study.data import (
     write_atomically,
 )
 from mnist_study.data import obtain_verified as obtain
-from mnist_study.digests import ARRAY_NAMES, CANONICAL, FIXTURE, SourceError, array_sha256
+from mnist_study.digests import CANONICAL, FIXTURE, SourceError, array_sha256
 from mnist_study.sources import Deadline, Source
-
-ROOT = Path(__file__).resolve().parents[1]
-FIXTURE_FILE = ROOT / "tests" / "fixtures" / "mnist_784_fixture.npz"
 
 Arrays = dict[str, np.ndarray]
 LOCK = f".{CACHE_NAME}.lock"
@@ -54,11 +51,6 @@ def source(name: str, result: Arrays | str, calls: list[str]) -> Source:
 def files_in(folder: Path) -> list[str]:
     """The folder's files, its lock file apart."""
     return sorted(p.name for p in folder.iterdir() if p.name != LOCK)
-
-
-def assert_same(arrays: Arrays, expected: Arrays) -> None:
-    for name in ARRAY_NAMES:
-        np.testing.assert_array_equal(arrays[name], expected[name])
 
 
 @pytest.fixture
@@ -85,38 +77,40 @@ def make_read_only(folder: Path) -> None:
     subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
 
 
-def test_the_fixture_loads_as_the_book_has_mnist() -> None:
-    X_train, X_test, y_train, y_test = load_mnist(fixture=FIXTURE_FILE)
+def test_the_fixture_loads_as_the_book_has_mnist(fixture_file: Path) -> None:
+    X_train, X_test, y_train, y_test = load_mnist(fixture=fixture_file)
     assert (X_train.shape, X_test.shape) == ((FIXTURE.n_train, 784), (FIXTURE.n_test, 784))
     assert X_train.dtype == X_test.dtype == np.uint8
     assert y_train.dtype.kind == y_test.dtype.kind == "U"
     assert set(y_train) == set(y_test) == set("0123456789")
 
 
-def test_a_sample_is_stratified_seeded_and_in_the_original_order() -> None:
-    X_full, _, y_full, _ = load_mnist(fixture=FIXTURE_FILE)
-    X, X_test, y, _ = load_mnist(sample=500, fixture=FIXTURE_FILE)
+def test_a_sample_is_stratified_seeded_and_in_the_original_order(fixture_file: Path) -> None:
+    X_full, _, y_full, _ = load_mnist(fixture=fixture_file)
+    X, X_test, y, _ = load_mnist(sample=500, fixture=fixture_file)
     assert X.shape == (500, 784) and X_test.shape == (125, 784)
-    np.testing.assert_array_equal(X, load_mnist(sample=500, fixture=FIXTURE_FILE)[0])
+    np.testing.assert_array_equal(X, load_mnist(sample=500, fixture=fixture_file)[0])
     shares = [np.unique(labels, return_counts=True)[1] / len(labels) for labels in (y_full, y)]
     assert np.abs(shares[0] - shares[1]).max() < 0.01
     rows = {row.tobytes(): i for i, row in enumerate(X_full)}
     positions = [rows[row.tobytes()] for row in X]
     assert positions == sorted(positions)
-    other_seed = load_mnist(sample=500, fixture=FIXTURE_FILE, random_state=0)[0]
+    other_seed = load_mnist(sample=500, fixture=fixture_file, random_state=0)[0]
     assert not np.array_equal(other_seed, X)
 
 
 @pytest.mark.parametrize("sample", [10, MIN_SAMPLE - 1, 0, -5, 2001, 2.5, "100", True])
-def test_a_sample_out_of_range_is_refused_before_any_fetch(tmp_path: Path, sample: object) -> None:
+def test_a_sample_out_of_range_is_refused_before_any_fetch(
+    tmp_path: Path, fixture_file: Path, sample: object
+) -> None:
     calls: list[str] = []
     with pytest.raises(ValueError, match=rf"from {MIN_SAMPLE} \(the smallest allowed"):
-        load_mnist(sample, fixture=FIXTURE_FILE)
+        load_mnist(sample, fixture=fixture_file)
     with pytest.raises(ValueError, match="sample must be"):
         remote = source("remote", "should not be reached", calls)
         load_mnist(sample if sample != 2001 else 60_001, data_dir=tmp_path, sources=[remote])
     assert calls == [] and list(tmp_path.iterdir()) == []
-    assert load_mnist(MIN_SAMPLE, fixture=FIXTURE_FILE)[0].shape == (MIN_SAMPLE, 784)
+    assert load_mnist(MIN_SAMPLE, fixture=fixture_file)[0].shape == (MIN_SAMPLE, 784)
 
 
 def test_sources_are_tried_in_turn_and_only_the_canonical_digests_accepted(
@@ -131,11 +125,11 @@ def test_sources_are_tried_in_turn_and_only_the_canonical_digests_accepted(
         source("honest", fixture_arrays, calls),
         source("never reached", fixture_arrays, calls),
     ]
-    assert_same(obtain(tmp_path, chain, FIXTURE), fixture_arrays)
+    np.testing.assert_equal(obtain(tmp_path, chain, FIXTURE), fixture_arrays)
     assert calls == ["down", "tampered", "honest"]
     assert "tampered: SHA-256 of X_train" in caplog.text
     assert files_in(tmp_path) == [CACHE_NAME]
-    assert_same(obtain(tmp_path, chain, FIXTURE), fixture_arrays)
+    np.testing.assert_equal(obtain(tmp_path, chain, FIXTURE), fixture_arrays)
     assert calls == ["down", "tampered", "honest"], "the second load reads the cache"
     (tmp_path / CACHE_NAME).unlink()
     with pytest.raises(MnistUnavailableError, match="  - tampered: SHA-256 of X_train"):
@@ -166,48 +160,41 @@ def test_a_damaged_cache_is_removed_with_a_plain_message_and_fetched_again(
         lie = cache.read_bytes().replace(b"(2000, 784), }      ", b"(1000000000, 784), }", 1)
         cache.write_bytes(lie)
     calls: list[str] = []
-    assert_same(
+    np.testing.assert_equal(
         obtain(tmp_path, [source("refetch", fixture_arrays, calls)], FIXTURE), fixture_arrays
     )
     assert calls == ["refetch"], "a damaged cache is never returned"
     assert f"{cache} is damaged or not" in caplog.text and "removed it" in caplog.text
     assert not any(word in caplog.text for word in ("Traceback", "pickle", "MemoryError"))
-    assert_same(obtain(tmp_path, [], FIXTURE), fixture_arrays), "the next run reads the new cache"
+    np.testing.assert_equal(obtain(tmp_path, [], FIXTURE), fixture_arrays)  # the new cache
 
 
-@pytest.mark.parametrize("fault", ["read-only folder", "a folder in the cache's place"])
-def test_a_cache_that_cannot_be_replaced_says_what_to_do_and_the_data_is_still_returned(
+@pytest.mark.parametrize(
+    "fault", ["read-only folder", "a folder in the cache's place", "full disk"]
+)
+def test_a_cache_that_cannot_be_written_says_what_to_do_and_the_data_is_still_returned(
     tmpfs: Callable[[int], Path],
     fixture_arrays: Arrays,
     caplog: pytest.LogCaptureFixture,
     fault: str,
 ) -> None:
-    small_disk = tmpfs(64 * 1024)
+    small_disk = tmpfs(64 * 1024)  # too small for the fixture's cache
     cache = small_disk / CACHE_NAME
     if fault == "read-only folder":
         cache.write_bytes(b"PK\x03\x04 damaged")
         make_read_only(small_disk)
-    else:
+    elif fault == "a folder in the cache's place":
         cache.mkdir()
     result = obtain(small_disk, [source("good", fixture_arrays, [])], FIXTURE)
-    assert_same(result, fixture_arrays)
-    assert f"{cache} is damaged or not" in caplog.text
-    assert "cannot be removed" in caplog.text and "remove it by hand" in caplog.text
-    assert f"Could not cache the verified data in {cache}" in caplog.text
-    assert "removed it" not in caplog.text and "cached it in" not in caplog.text
-
-
-def test_a_full_disk_returns_the_data_with_a_warning_and_leaves_no_partial_file(
-    tmpfs: Callable[[int], Path], fixture_arrays: Arrays, caplog: pytest.LogCaptureFixture
-) -> None:
-    small_disk = tmpfs(64 * 1024)  # too small for the fixture's cache
-    result = obtain(small_disk, [source("good", fixture_arrays, [])], FIXTURE)
-    assert_same(result, fixture_arrays)
-    assert (
-        f"Could not cache the verified data in {small_disk / CACHE_NAME} (No space" in caplog.text
-    )
+    np.testing.assert_equal(result, fixture_arrays)
+    assert f"Could not cache the verified data in {cache} (" in caplog.text
     assert "cached it in" not in caplog.text
-    assert files_in(small_disk) == []
+    if fault == "full disk":
+        assert f"{cache} (No space" in caplog.text
+        assert files_in(small_disk) == [], "no partial file"
+    else:
+        assert f"{cache} is damaged or not" in caplog.text and "removed it" not in caplog.text
+        assert "cannot be removed" in caplog.text and "remove it by hand" in caplog.text
 
 
 def test_an_interrupted_cache_write_leaves_no_file(
@@ -297,14 +284,14 @@ def test_a_second_first_run_waits_for_the_first_and_reads_what_it_cached(
         write_atomically(tmp_path / CACHE_NAME, fixture_arrays)
     second.join(timeout=20)
     assert calls == [], "the second run reads what the first cached"
-    assert_same(results[0], fixture_arrays)
+    np.testing.assert_equal(results[0], fixture_arrays)
 
 
-def make_data(environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def make_data(root: Path, environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """``make data``'s command, ``python -m tools.fetch_data``, in ``environment``."""
     return subprocess.run(
         [sys.executable, "-m", "tools.fetch_data"],
-        cwd=ROOT,
+        cwd=root,
         env=environment,
         capture_output=True,
         text=True,
@@ -313,7 +300,7 @@ def make_data(environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def test_make_data_offline_lists_every_source_tried_and_how_to_place_files_then_exits_1(
-    tmp_path: Path, closed_port_url: str
+    tmp_path: Path, root: Path, closed_port_url: str
 ) -> None:
     """Every request refused at a loopback proxy, no npm client, scikit-learn's cache empty."""
     (tmp_path / "empty-bin").mkdir()
@@ -326,7 +313,7 @@ def test_make_data_offline_lists_every_source_tried_and_how_to_place_files_then_
         "SCIKIT_LEARN_DATA": str(tmp_path / "scikit_learn_data"),
         settings.DATA_DIR_ENV: str(tmp_path / "data"),
     }
-    result = make_data(environment)
+    result = make_data(root, environment)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     for expected in [
         "MNIST (OpenML mnist_784) could not be loaded. Sources tried, in order:",
@@ -360,14 +347,14 @@ def test_load_gives_the_canonical_digests_and_the_books_labels(
 @pytest.mark.full_data
 @pytest.mark.parametrize("fault", ["read-only", "full"])
 def test_make_data_that_cannot_cache_loads_placed_files_and_never_says_cached(
-    tmpfs: Callable[[int], Path], fault: str
+    tmpfs: Callable[[int], Path], root: Path, fault: str
 ) -> None:
-    placed = ROOT / "data" / CACHE_NAME  # the project's verified cache
+    placed = root / "data" / CACHE_NAME  # the project's verified cache
     folder = tmpfs(placed.stat().st_size + 64 * 1024)  # room for it once, not twice
     shutil.copy(placed, folder / "mnist.npz")
     if fault == "read-only":
         make_read_only(folder)
-    result = make_data({**os.environ, settings.DATA_DIR_ENV: str(folder)})
+    result = make_data(root, {**os.environ, settings.DATA_DIR_ENV: str(folder)})
     assert result.returncode == 0, result.stderr
     output = result.stdout + result.stderr
     assert "Could not cache the verified data" in output and "cached in" not in output

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIXTURE_PATH
 from PIL import Image
 from scipy import ndimage
 
@@ -15,9 +15,9 @@ from mnist_study.data import load_mnist
 
 
 @pytest.fixture(scope="module")
-def fixture_data() -> tuple[np.ndarray, ...]:
+def fixture_data(fixture_file: Path) -> tuple[np.ndarray, ...]:
     """The fixture's 2,000 training and 500 test images."""
-    return load_mnist(fixture=FIXTURE_PATH)
+    return load_mnist(fixture=fixture_file)
 
 
 @pytest.fixture(scope="module")

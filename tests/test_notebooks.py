@@ -10,10 +10,9 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
-from conftest import ROOT
 
 from mnist_study.book import NUMBERS as BOOK
-from tools.paths import SCRATCH_FIGURE_DIR
+from tools.paths import ROOT, SCRATCH_FIGURE_DIR
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 STUDY = {path.name[:2]: path for path in NOTEBOOKS}

@@ -7,8 +7,8 @@ import os
 import re
 
 import yaml
-from conftest import ROOT
-from test_project import project, python_range, release_series
+
+from tools.paths import ROOT
 
 
 def readme_commands() -> list[str]:
@@ -17,10 +17,10 @@ def readme_commands() -> list[str]:
     return [line.split("#")[0].strip() for line in block.splitlines() if line.strip()]
 
 
-def test_the_licence_file_is_the_mit_licence_of_pyproject() -> None:
+def test_the_licence_file_is_the_mit_licence_of_pyproject(pyproject: dict) -> None:
     licence = (ROOT / "LICENSE").read_text()
-    assert project()["license"] == "MIT"
-    assert project()["license-files"] == ["LICENSE"]
+    assert pyproject["license"] == "MIT"
+    assert pyproject["license-files"] == ["LICENSE"]
     assert licence.startswith("MIT License\n")
     assert re.search(r"^Copyright \(c\) \d{4} The mnist-study authors$", licence, re.M)
 
@@ -32,13 +32,13 @@ def test_the_fixture_notice_names_the_dataset_terms_and_authors() -> None:
     assert re.search(r"Corinna\s+Cortes", notice) and re.search(r"J\.\s+C\.\s+Burges", notice)
 
 
-def test_the_citation_file_cites_the_project_the_book_and_mnist() -> None:
+def test_the_citation_file_cites_the_project_the_book_and_mnist(pyproject: dict) -> None:
     citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
     assert citation["cff-version"] == "1.2.0"
     assert {"message", "title", "authors"} <= citation.keys()
     assert citation["authors"] == [{"name": "The mnist-study authors"}]
-    assert citation["version"] == project()["version"]
-    assert citation["license"] == project()["license"]
+    assert citation["version"] == pyproject["version"]
+    assert citation["license"] == pyproject["license"]
     book, paper = citation["references"]
     assert (book["type"], book["edition"], book["year"]) == ("book", "3rd", 2022)
     assert book["authors"][0]["family-names"] == "Géron"
@@ -46,7 +46,9 @@ def test_the_citation_file_cites_the_project_the_book_and_mnist() -> None:
     assert [a["family-names"] for a in paper["authors"]] == ["LeCun", "Bottou", "Bengio", "Haffner"]
 
 
-def test_the_workflow_runs_the_readme_test_command_on_the_ends_of_the_range() -> None:
+def test_the_workflow_runs_the_readme_test_command_on_the_ends_of_the_range(
+    release_series: list[str],
+) -> None:
     workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "test.yml").read_text())
     (job,) = workflow["jobs"].values()
     commands = [step["run"] for step in job["steps"] if "run" in step]
@@ -55,24 +57,26 @@ def test_the_workflow_runs_the_readme_test_command_on_the_ends_of_the_range() ->
     assert "make test" in readme_commands() and "make test" in ci_run
     assert job["runs-on"] == "ubuntu-latest"
     assert job["strategy"]["matrix"]["python-version"] == [
-        release_series()[0],
-        str(python_range()[1]),
+        release_series[0],
+        release_series[-1],
     ]
 
 
-def test_the_dev_container_builds_the_readers_environment() -> None:
+def test_the_dev_container_builds_the_readers_environment(release_series: list[str]) -> None:
     container = json.loads((ROOT / ".devcontainer" / "devcontainer.json").read_text())
     assert container["postCreateCommand"] == "make env"
     series = re.search(r"/python:(3\.\d+)$", container["image"]).group(1)
-    assert series in release_series()
+    assert series in release_series
 
 
-def test_binder_installs_the_readers_lock_and_the_package_as_make_does() -> None:
+def test_binder_installs_the_readers_lock_and_the_package_as_make_does(
+    release_series: list[str],
+) -> None:
     binder = ROOT / "binder"
     requirements = (binder / "requirements.txt").read_text().splitlines()
     assert "-r ../requirements.lock" in requirements
     runtime = (binder / "runtime.txt").read_text().strip()
-    assert runtime.removeprefix("python-") in release_series()
+    assert runtime.removeprefix("python-") in release_series
     post_build = (binder / "postBuild").read_text()
     assert os.access(binder / "postBuild", os.X_OK)
     makefile = (ROOT / "Makefile").read_text()

@@ -17,6 +17,7 @@ import termios
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 from tools import run_notebooks as runner
 from tools.lab import running_lab
-from tools.normalise import normalise_notebook
+from tools.notebook_pool import normalise_notebook
 from tools.paths import NOTEBOOK_DIR, README_FIGURE_DIR, ROOT
 
 UNCHANGED = "Nothing under notebooks/ or readme_images/ was changed"
@@ -109,6 +110,9 @@ def wait_until_gone(pids: set[int], seconds: float = 30) -> None:
 
 
 def test_a_run_writes_normalised_notebooks_and_figures_the_same_twice(project: Path) -> None:
+    times = project / "build" / "notebook-seconds.json"
+    times.parent.mkdir()
+    times.write_text(json.dumps({"00_removed": 3.0, "01_first": 999.0}))
     assert runner.main(["--root", str(project)]) == 0
     assert (project / "readme_images" / "01_first.png").read_bytes() == b"png 01_first"
     assert (project / "readme_images" / "02_second.png").read_bytes() == b"png 02_second"
@@ -125,6 +129,9 @@ def test_a_run_writes_normalised_notebooks_and_figures_the_same_twice(project: P
     assert runner.main(["--root", str(project)]) == 0
     assert committed(project) == first
     assert list((project / "build" / "runs").iterdir()) == []
+    recorded = json.loads(times.read_text())
+    assert recorded["00_removed"] == 3.0 and recorded["01_first"] == 999.0  # the longest kept
+    assert 0 < recorded["02_second"] < 999
 
 
 def test_stream_chunks_are_merged_into_one_output(tmp_path: Path) -> None:
@@ -152,11 +159,8 @@ def test_notebooks_start_longest_first_by_their_longest_times(project: Path) -> 
     times.write_text(json.dumps({"01_a": 4.0, "02_b": 15.5, "04_d": 8.0}))
     # 03_c was never timed (a new notebook may be long): it starts first
     assert [p.stem for p in runner.longest_first(paths, times)] == ["03_c", "02_b", "04_d", "01_a"]
-    times.write_text(json.dumps({"00_removed": 3.0, "01_first": 999.0}))
-    assert runner.main(["--root", str(project)]) == 0
-    recorded = json.loads(times.read_text())
-    assert recorded["00_removed"] == 3.0 and recorded["01_first"] == 999.0  # the longest kept
-    assert 0 < recorded["02_second"] < 999
+    times.write_text('{"01_a": null')  # cut short: as if nothing were recorded
+    assert runner.longest_first(paths, times) == paths
 
 
 @pytest.mark.parametrize(
@@ -216,7 +220,8 @@ def test_no_process_a_notebook_started_outlives_it(project: Path) -> None:
     marker = project / "grandchild.pid"
     inner = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(300)"
     outer = "import subprocess as s, sys; print(s.Popen([sys.executable, '-c', "
-    outer += f"{inner!r}], stdout=s.DEVNULL).pid)"
+    # its streams not the cell's pipes: else subprocess.run would wait for it (300 s)
+    outer += f"{inner!r}], stdout=s.DEVNULL, stderr=s.DEVNULL).pid)"
     cell = "import subprocess, sys\nfrom pathlib import Path\n"
     cell += (
         f"out = subprocess.run([sys.executable, '-c', {outer!r}], capture_output=True, text=True)"
@@ -377,7 +382,12 @@ def test_a_hang_up_that_nohup_ignores_stays_ignored(project: Path) -> None:
     assert "Traceback" not in err and "interrupted" not in err
 
 
-def test_sigkill_to_make_ends_the_runner_and_its_kernels(project: Path) -> None:
+@pytest.mark.parametrize("killed", ["make", "the runner"])
+def test_sigkill_to_make_or_the_runner_ends_every_process_it_started(
+    project: Path, killed: str
+) -> None:
+    """make SIGKILLed: the runner hangs up and ends its kernels. The runner SIGKILLed: the
+    kernel's guard sees its pipe close and ends the kernel's group, its child included."""
     marker = project / "started"
     write_notebook(
         project / "notebooks" / "02_second.ipynb", ['figure_dir = "."', running_cell(marker)]
@@ -393,10 +403,15 @@ def test_sigkill_to_make_ends_the_runner_and_its_kernels(project: Path) -> None:
     )
     wait_until_running(make, [marker])
     family = {child.pid for child in psutil.Process(make.pid).children(recursive=True)}
-    make.kill()
+    assert int(marker.read_text()) in family
+    if killed == "make":
+        make.kill()
+    else:
+        (runner_process,) = psutil.Process(make.pid).children()
+        runner_process.kill()
     make.wait()
     wait_until_gone(family, seconds=20)
-    assert list((project / "build" / "runs").iterdir()) == []
+    assert killed != "make" or list((project / "build" / "runs").iterdir()) == []
 
 
 def read_terminal(leader: int, until: float) -> str:
@@ -466,41 +481,46 @@ def test_a_folder_where_a_figure_goes_changes_nothing(
     assert committed(project) == before
 
 
-def staged_pairs(root: Path) -> list[tuple[Path, Path]]:
-    """Two committed files and three staged ones (one of them new), as (staged, target) pairs."""
+@pytest.fixture
+def staged_pairs(tmp_path: Path) -> Iterator[list[tuple[Path, Path]]]:
+    """Two committed files and three staged ones (one of them new), as (staged, target) pairs;
+    the stop signals' handlers as they were (moving files back ignores them)."""
     for folder in ("notebooks", "readme_images", "stage"):
-        (root / folder).mkdir()
-    (root / "notebooks" / "a.ipynb").write_text("old a")
-    (root / "readme_images" / "b.png").write_text("old b")
+        (tmp_path / folder).mkdir()
+    (tmp_path / "notebooks" / "a.ipynb").write_text("old a")
+    (tmp_path / "readme_images" / "b.png").write_text("old b")
     pairs = []
     for name, folder in (
         ("a.ipynb", "notebooks"),
         ("b.png", "readme_images"),
         ("c.png", "readme_images"),
     ):
-        (root / "stage" / name).write_text(f"new {name}")
-        pairs.append((root / "stage" / name, root / folder / name))
-    return pairs
+        (tmp_path / "stage" / name).write_text(f"new {name}")
+        pairs.append((tmp_path / "stage" / name, tmp_path / folder / name))
+    handlers = {signum: signal.getsignal(signum) for signum in runner.STOP_SIGNALS}
+    yield pairs
+    for signum, handler in handlers.items():
+        signal.signal(signum, handler)
 
 
 def test_a_signal_during_the_move_is_rolled_back(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, staged_pairs: list[tuple[Path, Path]]
 ) -> None:
-    pairs = staged_pairs(tmp_path)
+    pairs = staged_pairs
     before = committed(tmp_path)
     failing_moves(monkeypatch, {3}, runner.Stopped(signal.SIGTERM))
-    with runner.stop_signals_raise(), pytest.raises(runner.Stopped):
+    with pytest.raises(runner.Stopped):
         runner.move_into_place(pairs, tmp_path / "previous", tmp_path)
     assert committed(tmp_path) == before
 
 
 def test_a_file_that_cannot_be_put_back_is_named_with_its_copy(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, staged_pairs: list[tuple[Path, Path]]
 ) -> None:
     """The third move fails, then putting the second's target back fails too: both are said."""
-    pairs = staged_pairs(tmp_path)
+    pairs = staged_pairs
     failing_moves(monkeypatch, {3, 4}, OSError(28, "No space left on device"))
-    with runner.stop_signals_raise(), pytest.raises(runner.PlacingError) as raised:
+    with pytest.raises(runner.PlacingError) as raised:
         runner.move_into_place(pairs, tmp_path / "previous", tmp_path)
     assert not raised.value.restored
     assert "could not write readme_images/c.png" in str(raised.value)

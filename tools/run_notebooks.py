@@ -21,8 +21,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 from filelock import FileLock, Timeout
@@ -31,10 +30,7 @@ from mnist_study.settings import CACHE_DIR_ENV, CORES
 from tools.notebook_pool import NotebookFailedError, progress, run_notebooks
 from tools.paths import FIXTURE_FILE, ROOT
 
-__all__ = ["PlacingError", "Stopped", "main", "move_into_place"]
-
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 NOT_A_CELLS = "The failure is not a cell's: see the message above, then re-run."
 
 
@@ -60,23 +56,9 @@ def ignore_stop_signals() -> None:
         signal.signal(signum, signal.SIG_IGN)
 
 
-@contextmanager
-def stop_signals_raise() -> Iterator[None]:
-    """In the block, SIGINT, SIGTERM and SIGHUP raise :class:`Stopped`, unless ignored (nohup)."""
-
-    def stop(signum: int, _frame: object) -> None:
-        ignore_stop_signals()
-        raise Stopped(signum)
-
-    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
-    for signum, handler in previous.items():
-        if handler != signal.SIG_IGN:
-            signal.signal(signum, stop)
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+def raise_stopped(signum: int, _frame: object) -> None:
+    ignore_stop_signals()
+    raise Stopped(signum)
 
 
 def study_notebooks(folder: Path, names: Sequence[str] = ()) -> list[Path]:
@@ -92,9 +74,8 @@ def study_notebooks(folder: Path, names: Sequence[str] = ()) -> list[Path]:
 def recorded_times(times: Path) -> dict[str, float]:
     """The longest time of each notebook kept in ``times``; none if it is missing or unreadable."""
     try:
-        seconds = json.loads(times.read_text())
-        return {name: float(s) for name, s in seconds.items() if isinstance(s, int | float)}
-    except (OSError, ValueError, AttributeError):
+        return {name: float(s) for name, s in json.loads(times.read_text()).items()}
+    except (OSError, ValueError, TypeError, AttributeError):
         return {}
 
 
@@ -105,19 +86,10 @@ def longest_first(notebooks: Sequence[Path], times: Path) -> list[Path]:
     return sorted(notebooks, key=lambda path: (path.stem in seconds, -seconds.get(path.stem, 0)))
 
 
-def record_times(times: Path, seconds: dict[str, float], stage: Path) -> None:
-    """Keep each notebook's longest time (a run on a filled cache takes seconds, a cold one not)."""
-    longest = recorded_times(times)
-    for name, taken in seconds.items():
-        longest[name] = round(max(taken, longest.get(name, 0.0)), 1)
-    (stage / times.name).write_text(json.dumps(dict(sorted(longest.items()))))
-    os.replace(stage / times.name, times)
-
-
 def folder_problem(root: Path, destination: Path) -> str | None:
     """What keeps the run from writing where it writes, said before it starts; None if nothing."""
     build = root / "build"
-    targets = [destination / "notebooks", destination / "readme_images"]
+    targets = (destination / "notebooks", destination / "readme_images")
     for folder in (build, build / "runs", destination, *targets):
         name = folder.relative_to(root)
         if folder.is_symlink() and folder.is_relative_to(build):
@@ -153,36 +125,33 @@ def move_into_place(pairs: Sequence[tuple[Path, Path]], backup: Path, root: Path
     back (whatever the cause), and a signal's exception otherwise goes on.
     """
     backup.mkdir(parents=True, exist_ok=True)
-    done: list[tuple[Path, Path | None]] = []
+    done: list[tuple[Path, Path]] = []
     target = root
     try:
         for index, (staged, target) in enumerate(pairs):
             target.parent.mkdir(parents=True, exist_ok=True)
-            saved = backup / str(index) if target.is_file() else None
-            if saved:
-                os.link(target, saved)
+            if target.is_file():
+                os.link(target, backup / str(index))
             os.replace(staged, target)
-            done.append((target, saved))
+            done.append((target, backup / str(index)))
     except BaseException as error:
         ignore_stop_signals()
-        not_restored = []
+        lost = []
         for replaced, saved in reversed(done):
             try:
-                os.replace(saved, replaced) if saved else replaced.unlink()
+                os.replace(saved, replaced) if saved.exists() else replaced.unlink()
             except OSError:
-                not_restored.append(replaced.name)
+                lost.append(replaced.name)
         if isinstance(error, OSError):
             cause = f"could not write {target.relative_to(root)}: {error.strerror or error}"
-        elif not_restored:
+        elif lost:
             cause = f"interrupted ({error}) while moving files into place"
         else:
             raise
-        if not_restored:
-            cause += (
-                f"; and could not put back {', '.join(not_restored)} "
-                f"(their previous versions are in {backup})"
-            )
-        raise PlacingError(cause, restored=not not_restored) from error
+        if lost:
+            cause += f"; and could not put back {', '.join(lost)} (their previous versions are "
+            cause += f"in {backup})"
+        raise PlacingError(cause, restored=not lost) from error
 
 
 def run(args: argparse.Namespace, root: Path, notebooks: Sequence[Path]) -> int:
@@ -197,18 +166,18 @@ def run(args: argparse.Namespace, root: Path, notebooks: Sequence[Path]) -> int:
     shutil.rmtree(runs, ignore_errors=True)  # ended runs' folders: this run holds the lock
     runs.mkdir()
     stage = Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=runs))
+    # Each notebook's parameters cell lists these, with the values of a run by hand.
+    parameters = {
+        "sample": None,
+        "fixture": str(FIXTURE_FILE) if args.smoke else None,
+        "figure_dir": str(stage / "readme_images"),
+    }
+    # the fixture's results stay out of .cache/
+    environment = {CACHE_DIR_ENV: str(root / "build" / "smoke-cache")} if args.smoke else {}
+    times = root / "build" / ("smoke-seconds.json" if args.smoke else "notebook-seconds.json")
     keep = False
     try:
         (stage / "readme_images").mkdir()
-        # Each notebook's parameters cell lists these, with the values of a run by hand.
-        parameters = {
-            "sample": None,
-            "fixture": str(FIXTURE_FILE) if args.smoke else None,
-            "figure_dir": str(stage / "readme_images"),
-        }
-        # the fixture's results stay out of .cache/
-        environment = {CACHE_DIR_ENV: str(root / "build" / "smoke-cache")} if args.smoke else {}
-        times = root / "build" / ("smoke-seconds.json" if args.smoke else "notebook-seconds.json")
         started = time.perf_counter()
         seconds = run_notebooks(
             longest_first(notebooks, times), stage, parameters, args.jobs, environment
@@ -219,7 +188,10 @@ def run(args: argparse.Namespace, root: Path, notebooks: Sequence[Path]) -> int:
             for path in sorted((stage / folder).iterdir())
         ]
         move_into_place(pairs, stage / "previous", root)
-        record_times(times, seconds, stage)
+        longest = recorded_times(times)  # a run on a filled cache takes seconds, a cold one not
+        for name, taken in seconds.items():
+            longest[name] = round(max(taken, longest.get(name, 0.0)), 1)
+        times.write_text(json.dumps(dict(sorted(longest.items()))))  # unreadable: none recorded
         elapsed = time.perf_counter() - started
         progress(
             f"wrote {len(pairs)} files into {where.replace(' or ', ' and ')} in {elapsed:.0f} s"
@@ -253,8 +225,8 @@ def clean(root: Path) -> int:
     return 0
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    """The command line."""
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the process exit status (128 + a signal's number)."""
     jobs = min(2, CORES)  # each notebook also spreads its fits over the cores
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     mode = parser.add_mutually_exclusive_group()
@@ -266,12 +238,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f"--jobs: expected a whole number of at least 1, got {args.jobs}")
-    return args
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point; returns the process exit status (128 + a signal's number)."""
-    args = parse_args(argv)
     root = args.root.resolve()
     notebooks = study_notebooks(root / "notebooks", args.notebooks)
     destination = root / "build" / "smoke" if args.smoke else root
@@ -280,23 +246,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress(f"error: {problem}. Nothing was run.")
         return 1
     (root / "build").mkdir(exist_ok=True)
-    with stop_signals_raise():
-        try:
-            with FileLock(root / "build" / "run.lock", timeout=0):
-                return clean(root) if args.clean else run(args, root, notebooks)
-        except Timeout:
-            progress(
-                f"error: the notebooks are being run in {root} (build/run.lock is held); "
-                "wait for that run to end, or stop it."
-            )
-            return 1
-        except Stopped as stopped:
-            where = "build/smoke" if args.smoke else "notebooks/ or readme_images/"
-            progress(f"interrupted ({stopped}): nothing under {where} was changed.")
-            return 128 + stopped.signum
+    # INT, TERM and HUP raise Stopped, unless ignored (nohup); the previous handlers come back.
+    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    for signum, handler in previous.items():
+        if handler != signal.SIG_IGN:
+            signal.signal(signum, raise_stopped)
+    try:
+        with FileLock(root / "build" / "run.lock", timeout=0):
+            return clean(root) if args.clean else run(args, root, notebooks)
+    except Timeout:
+        progress(
+            f"error: the notebooks are being run in {root} (build/run.lock is held); "
+            "wait for that run to end, or stop it."
+        )
+        return 1
+    except Stopped as stopped:
+        where = "build/smoke" if args.smoke else "notebooks/ or readme_images/"
+        progress(f"interrupted ({stopped}): nothing under {where} was changed.")
+        return 128 + stopped.signum
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 if __name__ == "__main__":
     if sys.platform == "linux":  # make SIGKILLed: a hang-up for the runner (unless nohup'd)
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGHUP)  # one system call, no library
+        ctypes.CDLL(None).prctl(1, signal.SIGHUP)  # PR_SET_PDEATHSIG: one system call, no library
     sys.exit(main())

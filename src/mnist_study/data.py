@@ -15,6 +15,7 @@ import os
 import secrets
 import tempfile
 from collections.abc import Iterable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import filelock
@@ -41,12 +42,11 @@ class MnistUnavailableError(RuntimeError):
 def write_atomically(path: Path, arrays: Arrays) -> None:
     """Write ``arrays`` as a compressed ``.npz``: a temporary file beside it, renamed into place.
 
-    Hand-written (tempfile makes files 0600): ``os.open`` with 0666 lets the umask set the mode.
+    Hand-written: tempfile makes its files 0600; ``open`` lets the umask set the mode.
     """
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with os.fdopen(handle, "wb") as stream:
+        with open(temporary, "xb") as stream:
             np.savez_compressed(stream, **arrays)
         os.replace(temporary, path)
     except BaseException:
@@ -72,36 +72,21 @@ def read_cache(cache: Path, spec: DatasetSpec) -> tuple[Arrays | None, str]:
     return None, f"{damage}; removed"
 
 
-def store(arrays: Arrays, cache: Path) -> None:
-    """Cache verified arrays; if that fails, say why and go on (the arrays are still returned)."""
-    try:
-        write_atomically(cache, arrays)
-    except OSError as error:
-        logger.warning(
-            f"Could not cache the verified data in {cache} ({error.strerror or error}): it is "
-            f"used uncached and fetched again next time, unless {cache} can be written or "
-            f"{settings.DATA_DIR_ENV} names another folder."
-        )
-    else:
-        logger.info(f"cached it in {cache}")
+def fetch_lock(data_dir: Path) -> AbstractContextManager[object]:
+    """The folder's lock, held: one process reads or fetches while the others wait their turn.
 
-
-def fetch_lock(data_dir: Path) -> filelock.BaseFileLock | None:
-    """Hold the folder's lock, so that one process fetches while the others wait for it.
-
-    None if the folder cannot be written: nothing will be cached there, so there is no turn to take.
+    None to hold if the folder cannot be written: nothing will be cached there.
     """
     lock = filelock.FileLock(data_dir / f".{CACHE_NAME}.lock")
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
         try:
-            lock.acquire(blocking=False)
+            return lock.acquire(blocking=False)  # released at the end of a with block
         except filelock.Timeout:
             logger.info(f"waiting for another process that is fetching MNIST into {data_dir} …")
-            lock.acquire()
+            return lock.acquire()
     except OSError:
-        return None
-    return lock
+        return nullcontext()
 
 
 def obtain_verified(
@@ -118,18 +103,12 @@ def obtain_verified(
             "(it is created if it does not exist)"
         )
     cache = data_dir / CACHE_NAME
-    arrays, reason = read_cache(cache, spec)
-    if arrays is not None:
-        logger.info(f"read the verified cache {cache}")
-        return arrays
-    failures = [f"local cache: {reason}"]
-    missing = not cache.exists()
-    lock = fetch_lock(data_dir)
-    try:
-        if missing and cache.exists():  # another process cached it while this one waited
-            arrays, _ = read_cache(cache, spec)
-            if arrays is not None:
-                return arrays
+    with fetch_lock(data_dir):
+        arrays, reason = read_cache(cache, spec)
+        if arrays is not None:
+            logger.info(f"read the verified cache {cache}")
+            return arrays
+        failures = [f"local cache: {reason}"]
         deadline = deadline or Deadline()
         for source in sources:
             logger.info(f"trying {source.name} …")
@@ -142,11 +121,16 @@ def obtain_verified(
                 failures.append(f"{source.name}: {error}")
                 continue
             logger.info(f"verified {spec.name} from {source.name}")
-            store(arrays, cache)
+            try:
+                write_atomically(cache, arrays)
+                logger.info(f"cached it in {cache}")
+            except OSError as error:  # the arrays are still returned
+                logger.warning(
+                    f"Could not cache the verified data in {cache} ({error.strerror or error}): "
+                    f"it is used uncached and fetched again next time, unless {cache} can be "
+                    f"written or {settings.DATA_DIR_ENV} names another folder."
+                )
             return arrays
-    finally:
-        if lock is not None:
-            lock.release()
     tried = "\n".join(f"  - {failure}" for failure in failures)
     raise MnistUnavailableError(
         f"{spec.name} could not be loaded. Sources tried, in order:\n{tried}\n"

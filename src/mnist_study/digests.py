@@ -12,17 +12,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = [
-    "ARRAY_NAMES",
-    "CANONICAL",
-    "FIXTURE",
-    "Arrays",
-    "DatasetSpec",
-    "SourceError",
-    "array_sha256",
-    "verify",
-]
-
 ARRAY_NAMES = ("X_train", "X_test", "y_train", "y_test")
 Arrays = dict[str, np.ndarray]
 

@@ -23,6 +23,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -73,8 +74,7 @@ class Deadline:
         return remaining if whole else min(self.wait_s, remaining)
 
 
-@dataclass(frozen=True)
-class Source:
+class Source(NamedTuple):
     """A named way of obtaining the four arrays: ``fetch(workdir, deadline)``."""
 
     name: str
