@@ -479,7 +479,7 @@ def plot_threshold_views(
     measures and confusion counts at that threshold, the 5s just below it (missed) and the
     other digits just above it (called 5).
     """
-    grid = fig.add_gridspec(4, len(thresholds), height_ratios=[2.3, 1.0, 0.8, 0.8])
+    grid = fig.add_gridspec(4, len(thresholds), height_ratios=[2.2, 1.25, 0.8, 0.8])
     precisions, recalls = curve
     named = (("precision", "precision"), ("recall", "recall"), ("f1", "F1"))
     for column, (name, threshold) in enumerate(thresholds.items()):
@@ -498,9 +498,10 @@ def plot_threshold_views(
             1.0,
             "\n".join(
                 [
-                    *(f"{name:<10} {measures[key]:.4f}" for key, name in named),
-                    f"{'5s':<10} {counts['tp']:,} found, {counts['fn']:,} missed",
-                    f"{'others':<10} {counts['fp']:,} called 5",
+                    *(f"{name:<12}{measures[key]:>7.4f}" for key, name in named),
+                    f"{'5s found':<12}{counts['tp']:>7,}",
+                    f"{'5s missed':<12}{counts['fn']:>7,}",
+                    f"{'non-5s as 5':<12}{counts['fp']:>7,}",
                 ]
             ),
             va="top",
