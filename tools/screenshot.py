@@ -164,7 +164,7 @@ def run_all_and_wait_for(page: Page, selector: str, timeout_s: float) -> None:
     """Run All from the menu, as a person does, and wait until ``selector`` is on the page."""
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
     page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click()
-    page.locator(selector).wait_for(timeout=timeout_s * 1000)
+    page.locator(selector).first.wait_for(timeout=timeout_s * 1000)
 
 
 def shown_alone(page: Page, widget_class: str):

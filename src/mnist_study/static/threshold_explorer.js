@@ -21,16 +21,16 @@ function svgElement(tag, attributes, parent) {
 
 // The precision-recall curve in a square plot, recall across, precision up.
 function curvePlot(parent, curve) {
-  const size = 220, margin = 36, inner = size - margin - 10;
+  const size = 230, margin = 36, inner = size - margin - 14;
   const x = (recall) => margin + recall * inner;
   const y = (precision) => 10 + (1 - precision) * inner;
   const svg = svgElement("svg", { class: "threshold-explorer-curve", width: size, height: size }, parent);
   svgElement("rect", { x: margin, y: 10, width: inner, height: inner, class: "frame" }, svg);
   for (const tick of [0, 0.5, 1]) {
-    svgElement("text", { x: x(tick), y: size - 12, "text-anchor": "middle" }, svg).textContent = tick;
+    svgElement("text", { x: x(tick), y: size - 20, "text-anchor": "middle" }, svg).textContent = tick;
     svgElement("text", { x: margin - 4, y: y(tick) + 4, "text-anchor": "end" }, svg).textContent = tick;
   }
-  svgElement("text", { x: margin + inner / 2, y: size - 1, "text-anchor": "middle" }, svg).textContent = "recall";
+  svgElement("text", { x: margin + inner / 2, y: size - 3, "text-anchor": "middle" }, svg).textContent = "recall";
   const label = svgElement("text", { x: 10, y: 10 + inner / 2, "text-anchor": "middle" }, svg);
   label.textContent = "precision";
   label.setAttribute("transform", `rotate(-90 10 ${10 + inner / 2})`);
