@@ -7,6 +7,8 @@
    12 minutes cold and 30 s warm);
 5. the book's KNN grid search on 60,000 images, plain and with shared neighbours (``knn_search``);
 6. the drawing widget: its warm start and the time of an answer after a stroke (``drawing.py``);
+7. the threshold explorer: its warm start and the time of an answer after a slider move
+   (``threshold_explorer.py``);
 then loading the verified dataset from its cache. For each: wall time, CPU time (all child
 processes) and peak memory (PSS of the whole process tree, sampled: a page shared by several
 processes counts once; ``benchmarks/memory.py`` gives each notebook's own peak and its cell).
@@ -32,7 +34,7 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks import drawing
+from benchmarks import drawing, threshold_explorer
 from benchmarks.memory import tree_pss
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -205,6 +207,7 @@ def main() -> int:
         f"- exit codes: {'all 0' if all(r.exit_code == 0 for r in rows) else 'NOT all 0'}",
         f"- `load_mnist()` from the verified cache: {load:.2f} s (median of 5; target < 1 s)",
         *drawing.verdicts(),
+        *threshold_explorer.verdicts(),
         *knn_verdicts,
     ]
     import numpy

@@ -10,7 +10,7 @@ lab: $(STAMP) ## Start JupyterLab on notebooks/ (loopback only, with a token; pr
 browser-test: $(DEV_STAMP) | $(CHROMIUM) ## Run every notebook with Run All in JupyterLab, headless, on the fixture
 	@$(VENV)/bin/pytest -m browser tests/browser
 
-screenshot: $(DEV_STAMP) | $(CHROMIUM) ## Redraw readme_images/jupyter_notebook_location.png and draw_a_digit.png (full data)
+screenshot: $(DEV_STAMP) | $(CHROMIUM) ## Redraw readme_images/jupyter_notebook_location.png, draw_a_digit.png and threshold_explorer.png (full data)
 	@$(PY) -m tools.screenshot
 
 # Playwright cannot download its browsers here: use Debian's chromium package (installed as root).

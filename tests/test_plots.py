@@ -177,3 +177,50 @@ def test_model_choice_draws_points_not_bars_and_marks_the_chosen() -> None:
     ]
     assert len(ax.lines) > 0 and ax.get_xlim()[1] == 1.0
     assert any("not run" in text.get_text() for text in ax.texts), "svc has no full-data point"
+
+
+def test_a_pixel_map_is_centred_on_zero_and_says_where_it_is_cut() -> None:
+    weights = np.linspace(-30, 60, 784)
+    _fig, (ax_full, ax_cut, ax_unsigned) = plt.subplots(1, 3)
+    full = plots.plot_pixel_map(weights, ax_full, colorbar_label="weight")
+    cut = plots.plot_pixel_map(weights, ax_cut, limit=10.0, colorbar_label="weight")
+    unsigned = plots.plot_pixel_map(
+        np.abs(weights), ax_unsigned, cmap="viridis", colorbar_label="i"
+    )
+    assert full.get_clim() == (-60.0, 60.0), "symmetric about zero: white is zero"
+    assert full.get_array().shape == (28, 28)
+    assert cut.get_clim() == (-10.0, 10.0) and cut.colorbar.extend == "both"
+    assert full.colorbar.extend == "neither"
+    assert unsigned.get_clim() == (0.0, 60.0), "an importance has no sign: its scale starts at 0"
+
+
+def test_weight_images_share_one_scale() -> None:
+    rng = np.random.default_rng(0)
+    weights = rng.normal(size=(10, 784)) * np.arange(1, 11)[:, None]
+    _fig, axes = plt.subplots(2, 5)
+    plots.plot_weight_images(weights, [str(d) for d in range(10)], axes.ravel())
+    limits = {ax.images[0].get_clim() for ax in axes.ravel()}
+    assert limits == {(-np.abs(weights).max(), np.abs(weights).max())}
+    assert [ax.get_title() for ax in axes.ravel()][:2] == ["detector of 0", "detector of 1"]
+
+
+def test_the_threshold_views_show_the_nearest_images_and_stay_readable(tmp_path: Path) -> None:
+    from sklearn.metrics import precision_recall_curve
+
+    from mnist_study.threshold_explorer import ScoreTable
+
+    rng = np.random.default_rng(1)
+    y_true = rng.random(500) < 0.2
+    y_scores = rng.normal(3 * y_true, 1.0)
+    images = np.repeat(np.arange(500)[:, None] % 256, 784, axis=1).astype(np.uint8)
+    precisions, recalls, _ = precision_recall_curve(y_true, y_scores)
+    table = ScoreTable.from_scores(y_true, y_scores)
+    fig = plt.figure(figsize=(11, 8.2), layout="constrained")
+    stops = {"a": 3.0, "b": 1.0, "c": 2.0}
+    plots.plot_threshold_views(table, images, stops, (precisions, recalls), fig)
+    figures.save_readme_figure(fig, "views.png", tmp_path)
+    # the first strip of the first column: the 5 images of the 5s scored just below 3
+    missed, _ = table.near(3.0, 5)
+    strip = fig.axes[2].images[0].get_array()
+    assert [strip[0, 29 * k] for k in range(5)] == list(images[table.order[missed], 0])
+    assert "0.0000" not in " ".join(t.get_text() for t in fig.axes[1].texts)

@@ -13,12 +13,18 @@ def taken(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
     monkeypatch.setattr(screenshot, "screenshot", lambda: calls.append("lab"))
     monkeypatch.setattr(screenshot, "draw_a_digit", lambda: calls.append("drawing"))
+    monkeypatch.setattr(screenshot, "threshold_explorer", lambda: calls.append("threshold"))
     return calls
 
 
 @pytest.mark.parametrize(
     ("argv", "expected"),
-    [([], ["lab", "drawing"]), (["drawing"], ["drawing"]), (["lab"], ["lab"])],
+    [
+        ([], ["lab", "drawing", "threshold"]),
+        (["drawing"], ["drawing"]),
+        (["lab"], ["lab"]),
+        (["threshold", "lab"], ["lab", "threshold"]),
+    ],
 )
 def test_main_takes_the_pictures_asked_for(
     taken: list[str], argv: list[str], expected: list[str]

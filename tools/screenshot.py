@@ -1,11 +1,12 @@
-"""The README's pictures of JupyterLab and of the drawing widget, taken in Debian's headless
-Chromium through playwright.
+"""The README's pictures of JupyterLab, of the drawing widget and of the threshold explorer,
+taken in Debian's headless Chromium through playwright.
 
-``chromium_page``, ``open_notebook`` and ``draw`` are also the browser test's way in
-(``tests/browser/``).
+``chromium_page``, ``open_notebook``, ``draw`` and ``explorer_shown`` are also the browser tests'
+way in (``tests/browser/``).
 
-    python -m tools.screenshot            # make screenshot: both pictures
-    python -m tools.screenshot drawing    # only the drawing widget's
+    python -m tools.screenshot              # make screenshot: every picture
+    python -m tools.screenshot drawing      # only the drawing widget's
+    python -m tools.screenshot threshold    # only the threshold explorer's
 """
 
 from __future__ import annotations
@@ -30,16 +31,23 @@ __all__ = [
     "chromium_page",
     "draw",
     "draw_a_digit",
+    "explorer_shown",
     "main",
     "open_notebook",
     "screenshot",
+    "threshold_explorer",
     "wait_for_reading",
+    "wait_for_threshold",
 ]
 
 SCREENSHOT = README_FIGURE_DIR / "jupyter_notebook_location.png"
 FIRST_NOTEBOOK = "notebooks/01_is_it_a_5.ipynb"
 DRAWING = README_FIGURE_DIR / "draw_a_digit.png"
 DRAWING_NOTEBOOK = "notebooks/08_draw_a_digit.ipynb"
+EXPLORER = README_FIGURE_DIR / "threshold_explorer.png"
+EXPLORER_NOTEBOOK = "notebooks/02_precision_recall_tradeoff.ipynb"
+EXPLORER_PRESET = "90% precision"
+PICTURES = ("lab", "drawing", "threshold")
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
     "--headless",
@@ -152,21 +160,87 @@ def wait_for_reading(page: Page, text: str, timeout_s: float = 30) -> None:
     page.locator(".digit-pad-message", has_text=text).wait_for(timeout=timeout_s * 1000)
 
 
+def run_all_and_wait_for(page: Page, selector: str, timeout_s: float) -> None:
+    """Run All from the menu, as a person does, and wait until ``selector`` is on the page."""
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click()
+    page.locator(selector).first.wait_for(timeout=timeout_s * 1000)
+
+
+def shown_alone(page: Page, widget_class: str):
+    """The widget of class ``widget_class`` shown alone in a panel of its own ("Create New View
+    for Cell Output"): in the notebook its pixels would depend, by fractions of a pixel, on the
+    cells above it."""
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": 1400})  # room for it below
+    page.locator(f".{widget_class}").click(button="right", position={"x": 2, "y": 2})
+    page.locator('.lm-Menu-item[data-command="notebook:create-output-view"]').click()
+    return page.locator(f".jp-LinkedOutputView .{widget_class}")
+
+
+# What the threshold explorer shows, read in the page: the threshold the kernel used, the
+# measures and counts with their texts, and the scores under the images of the two strips.
+EXPLORER_SHOWN_JS = """(root) => {
+    const read = (selector) => [...root.querySelectorAll(selector)].map((node) => ({
+        name: node.dataset.name, value: node.dataset.value, text: node.textContent,
+    }));
+    const scores = (name) => [...root.querySelectorAll(
+        `.threshold-explorer-${name} .threshold-explorer-score`)].map((node) => node.textContent);
+    const threshold = root.querySelector(".threshold-explorer-threshold");
+    return {
+        threshold: threshold.dataset.value,
+        threshold_text: threshold.textContent,
+        measures: read(".threshold-explorer-measure"),
+        counts: read(".threshold-explorer-count"),
+        missed: scores("missed"),
+        accepted: scores("accepted"),
+        message: root.querySelector(".threshold-explorer-message").textContent,
+    };
+}"""
+
+
+def explorer_shown(page: Page, root: str = ".threshold-explorer") -> dict:
+    """What the threshold explorer ``root`` shows, as the texts and exact values in the page."""
+    return page.locator(root).first.evaluate(EXPLORER_SHOWN_JS)
+
+
+def wait_for_threshold(page: Page, changed_from: str | None, timeout_s: float = 30) -> None:
+    """Wait until the explorer shows an answer for a threshold other than ``changed_from``."""
+    page.wait_for_function(
+        """(old) => {
+            const root = document.querySelector(".threshold-explorer");
+            return root && root.dataset.threshold !== undefined && root.dataset.threshold !== old;
+        }""",
+        arg=changed_from,
+        timeout=timeout_s * 1000,
+    )
+
+
+def threshold_explorer(output: Path = EXPLORER, timeout_s: float = 600) -> None:
+    """Save a picture of the threshold explorer (stage 2, full data) at the 90%-precision preset."""
+    with lab_showing(EXPLORER_NOTEBOOK) as page:
+        run_all_and_wait_for(page, ".threshold-explorer-measure", timeout_s)
+        widget = shown_alone(page, "threshold-explorer")
+        before = widget.get_attribute("data-threshold")
+        widget.locator(".threshold-explorer-preset", has_text=EXPLORER_PRESET).click()
+        wait_for_threshold(page, before)
+        page.wait_for_function(
+            """() => [...document.querySelectorAll(".threshold-explorer")].every(
+                (root) => root.dataset.threshold === document.querySelector(
+                    ".threshold-explorer").dataset.threshold)"""
+        )
+        page.evaluate("document.fonts.ready")
+        widget.screenshot(path=output)
+    print(f"wrote {output}")
+
+
 def draw_a_digit(output: Path = DRAWING, timeout_s: float = 600) -> None:
     """Save a picture of the drawing widget (stage 8, full data) after a 5 is drawn on it."""
     with lab_showing(DRAWING_NOTEBOOK) as page:
-        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-        page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click()
-        page.locator(".digit-pad-canvas").wait_for(timeout=timeout_s * 1000)
+        run_all_and_wait_for(page, ".digit-pad-canvas", timeout_s)
         wait_for_reading(page, "Draw a digit")
         draw(page, FIVE)
         wait_for_reading(page, "reads a 5")
-        # The widget shown alone in a panel of its own ("Create New View for Cell Output"): in the
-        # notebook its pixels would depend, by fractions of a pixel, on the cells above it.
-        page.set_viewport_size({"width": VIEWPORT["width"], "height": 1400})  # room for it below
-        page.locator(".digit-pad").click(button="right", position={"x": 2, "y": 2})
-        page.locator('.lm-Menu-item[data-command="notebook:create-output-view"]').click()
-        widget = page.locator(".jp-LinkedOutputView .digit-pad")
+        widget = shown_alone(page, "digit-pad")
         widget.locator(".digit-pad-message", has_text="reads a 5").wait_for()
         page.evaluate("document.fonts.ready")
         widget.screenshot(path=output)
@@ -177,15 +251,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the process exit status."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     # No `choices=`: with nargs="*", Python 3.11's argparse rejects an empty list against them.
-    parser.add_argument("pictures", nargs="*", help="lab, drawing or both (default: both)")
-    pictures = parser.parse_args(argv).pictures or ["lab", "drawing"]
-    unknown = set(pictures) - {"lab", "drawing"}
+    parser.add_argument(
+        "pictures", nargs="*", help="lab, drawing or threshold (default: all three)"
+    )
+    pictures = parser.parse_args(argv).pictures or list(PICTURES)
+    unknown = set(pictures) - set(PICTURES)
     if unknown:
-        parser.error(f"unknown picture {', '.join(sorted(unknown))}: choose lab or drawing")
+        parser.error(
+            f"unknown picture {', '.join(sorted(unknown))}: choose lab, drawing or threshold"
+        )
     if "lab" in pictures:
         screenshot()
     if "drawing" in pictures:
         draw_a_digit()
+    if "threshold" in pictures:
+        threshold_explorer()
     return 0
 
 

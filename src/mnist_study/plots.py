@@ -12,15 +12,19 @@ import pandas as pd
 __all__ = [
     "plot_accuracy_points",
     "plot_curves",
+    "plot_detector_weights",
     "plot_digits",
     "plot_error_grid",
     "plot_image_rows",
     "plot_labelled_digits",
     "plot_model_choice",
+    "plot_pixel_map",
     "plot_precision_recall_vs_threshold",
     "plot_score_points",
     "plot_scores_against_goal",
     "plot_shifted_copies",
+    "plot_threshold_views",
+    "plot_weight_images",
 ]
 
 
@@ -392,3 +396,138 @@ def plot_model_choice(
     ]
     ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(0, -0.16), frameon=False)
     return ax
+
+
+def frame_image(ax: plt.Axes) -> None:
+    """No ticks, and a thin grey frame on all four sides, so a blank border still shows."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(True)
+        spine.set_color("0.75")
+
+
+def plot_pixel_map(
+    values: np.ndarray,
+    ax: plt.Axes,
+    limit: float | None = None,
+    cmap: str = "RdBu_r",
+    colorbar_label: str | None = None,
+) -> mpl.image.AxesImage:
+    """784 numbers, one per pixel, as a 28×28 image; with a colour bar if ``colorbar_label``.
+
+    The default colour map diverges around zero: red for positive values, blue for negative,
+    white for zero, on a scale symmetric about zero that ends at ``limit`` (by default the largest
+    absolute value; a smaller limit draws larger values in the end colours, and the colour bar
+    ends in arrows). A sequential ``cmap`` is for values without a sign: its scale runs from 0.
+    """
+    values = np.asarray(values, dtype=float).reshape(28, 28)
+    largest = float(np.abs(values).max())
+    limit = largest if limit is None else limit
+    diverging = cmap in {"RdBu_r", "RdBu", "coolwarm", "bwr", "seismic"}
+    image = ax.imshow(
+        values, cmap=cmap, vmin=-limit if diverging else 0.0, vmax=limit, interpolation="nearest"
+    )
+    frame_image(ax)
+    if colorbar_label is not None:
+        extend = ("both" if diverging else "max") if limit < largest else "neither"
+        bar = ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04, extend=extend)
+        bar.set_label(colorbar_label)
+    return image
+
+
+def plot_detector_weights(
+    weights: np.ndarray,
+    mean_5: np.ndarray,
+    mean_other: np.ndarray,
+    axes: Sequence[plt.Axes],
+    limit: float | None = None,
+) -> None:
+    """Stage 1: the average 5, the average non-5, and a linear 5-detector's 784 weights.
+
+    The averages are drawn in grey levels from white (0) to black (255), the weights on a
+    diverging scale centred on zero that ends at ``limit`` (see ``plot_pixel_map``), with its
+    colour bar.
+    """
+    for ax, image, title in zip(
+        axes[:2], (mean_5, mean_other), ("the average 5", "the average non-5"), strict=True
+    ):
+        ax.imshow(np.asarray(image).reshape(28, 28), cmap="binary", vmin=0, vmax=255)
+        frame_image(ax)
+        ax.set_title(title)
+    plot_pixel_map(weights, axes[2], limit=limit, colorbar_label="weight (red: towards '5')")
+    axes[2].set_title("the detector's 784 weights")
+
+
+def plot_weight_images(
+    weights: np.ndarray,
+    classes: Sequence[str],
+    axes: Sequence[plt.Axes],
+    limit: float | None = None,
+) -> mpl.image.AxesImage:
+    """Several detectors' weights, one 28×28 image each, titled by class, on one common scale.
+
+    The scale is symmetric about zero, ends at ``limit`` (by default the largest absolute weight)
+    and is common to all images, so that colours compare across detectors; the last image is
+    returned for a shared colour bar.
+    """
+    limit = float(np.abs(weights).max()) if limit is None else limit
+    image = None
+    for ax, row, name in zip(axes, weights, classes, strict=True):
+        image = plot_pixel_map(row, ax, limit=limit)
+        ax.set_title(f"detector of {name}")
+    return image
+
+
+def plot_threshold_views(
+    table,
+    images: np.ndarray,
+    thresholds: Mapping[str, float],
+    curve: tuple[np.ndarray, np.ndarray],
+    fig: plt.Figure,
+    per_strip: int = 5,
+) -> None:
+    """The threshold explorer's view at several thresholds, one column each (stage 2's figure).
+
+    ``table`` is a ``threshold_explorer.ScoreTable``; ``curve`` the (precisions, recalls) of
+    ``precision_recall_curve``. Each column: the point on the precision–recall curve, the
+    measures and confusion counts at that threshold, the 5s just below it (missed) and the
+    other digits just above it (called 5).
+    """
+    grid = fig.add_gridspec(4, len(thresholds), height_ratios=[2.2, 1.25, 0.8, 0.8])
+    precisions, recalls = curve
+    named = (("precision", "precision"), ("recall", "recall"), ("f1", "F1"))
+    for column, (name, threshold) in enumerate(thresholds.items()):
+        measures, counts = table.measures(threshold), table.counts(threshold)
+        ax = fig.add_subplot(grid[0, column])
+        ax.plot(recalls, precisions, color="tab:blue", linewidth=2)
+        ax.plot(measures["recall"], measures["precision"], "o", color="tab:red", markersize=9)
+        ax.set(xlim=(0, 1.02), ylim=(0, 1.02), xlabel="recall", title=f"{name}\n{threshold:,.0f}")
+        if column == 0:
+            ax.set_ylabel("precision")
+        ax.grid(alpha=0.3)
+        text = fig.add_subplot(grid[1, column])
+        text.set_axis_off()
+        text.text(
+            0.0,
+            1.0,
+            "\n".join(
+                [
+                    *(f"{name:<12}{measures[key]:>7.4f}" for key, name in named),
+                    f"{'5s found':<12}{counts['tp']:>7,}",
+                    f"{'5s missed':<12}{counts['fn']:>7,}",
+                    f"{'non-5s as 5':<12}{counts['fp']:>7,}",
+                ]
+            ),
+            va="top",
+            fontsize=11,
+            family="monospace",
+        )
+        missed, accepted = (table.order[p] for p in table.near(threshold, per_strip))
+        for row, chosen, caption in (
+            (2, missed, "5s just below: missed"),
+            (3, accepted, "others just above: called 5"),
+        ):
+            strip = fig.add_subplot(grid[row, column])
+            plot_digits(images[chosen], ax=strip, per_row=per_strip)
+            strip.set_title(caption, fontsize=11)
