@@ -27,6 +27,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from tools import run_notebooks as runner
+from tools import screenshot
 from tools.lab import running_lab
 from tools.notebook_pool import normalise_notebook
 from tools.paths import NOTEBOOK_DIR, README_FIGURE_DIR, ROOT
@@ -560,5 +561,7 @@ def test_smoke_run_of_the_study_notebooks() -> None:
                 assert cell.execution_count is not None, f"{path.name}: unexecuted cell"
                 assert all(o.output_type != "error" for o in cell.outputs), path.name
     produced = {p.name for p in (smoke / "readme_images").glob("*.png")}
-    taken_in_the_browser = {"jupyter_notebook_location.png", "draw_a_digit.png"}  # make screenshot
+    taken_in_the_browser = {
+        p.name for p in (screenshot.SCREENSHOT, screenshot.DRAWING, screenshot.EXPLORER)
+    }
     assert {p.name for p in README_FIGURE_DIR.glob("*.png")} - taken_in_the_browser <= produced
