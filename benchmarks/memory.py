@@ -5,7 +5,8 @@ memory of its kernel and every process the kernel started, as PSS (proportional 
 a page shared by several processes, such as an array joblib's workers map from one file, counts
 once in all, split between them). Each sample is credited to the cell running at that moment.
 Prints a Markdown table: per notebook, the peak PSS, the cell it happened in, and the CPU time of
-the kernel's process tree. ``--smoke`` runs on the test fixture instead of the full data.
+the kernel's process tree, and records it in ``benchmarks/MEMORY.md`` when every notebook ran
+on the full data. ``--smoke`` runs on the test fixture instead.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import nbformat
@@ -138,6 +140,11 @@ def main() -> int:
         f"- largest notebook peak {worst:.2f} GB (goal ≤ {NOTEBOOK_GOAL_GB} GB): {verdict}",
     ]
     print("\n".join(lines))
+    if not args.smoke and not args.notebooks:
+        when = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+        header = f"# Memory, notebook by notebook\n\nMeasured {when} with `make bench-memory` "
+        header += "(each notebook alone, on an empty cache).\n\n"
+        (ROOT / "benchmarks" / "MEMORY.md").write_text(header + "\n".join(lines) + "\n")
     return 0
 
 
