@@ -10,14 +10,11 @@ a browser, timing each answer: preparing the drawing and asking both models.
 
 from __future__ import annotations
 
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 
-from mnist_study import settings
+from benchmarks.widget_timing import cache_folder, start_seconds, verdict
 
 ANSWER_TARGET_S = 0.1
 WARM_START_TARGET_S = 5.0
@@ -29,32 +26,15 @@ START = (
 )
 
 
-def start_seconds(cache: str) -> float:
-    """Seconds a new process takes to load the data and get the widget's models from ``cache``."""
-    env = {**os.environ, settings.CACHE_DIR_ENV: cache}
-    run = subprocess.run(
-        [sys.executable, "-c", START], env=env, capture_output=True, text=True, check=True
-    )
-    return float(run.stdout)
-
-
-def answer_seconds(cache: str) -> list[float]:
+def answer_seconds(folder: str) -> list[float]:
     """The time of each answer while the test strokes are drawn, ``ROUNDS`` times over."""
-    from mnist_study import cache, drawing
+    from mnist_study import drawing
     from mnist_study.data import load_mnist
     from mnist_study.digit_pad import DigitPad, fit_readers
 
-    before = os.environ.get(settings.CACHE_DIR_ENV)
-    os.environ[settings.CACHE_DIR_ENV] = cache
-    cache.memory.cache_clear()
-    try:
+    with cache_folder(folder):
         X_train, _, y_train, _ = load_mnist()
         pad = DigitPad(fit_readers(X_train, y_train))
-    finally:
-        os.environ.pop(settings.CACHE_DIR_ENV)
-        if before is not None:
-            os.environ[settings.CACHE_DIR_ENV] = before
-        cache.memory.cache_clear()
     times = []
     for _ in range(ROUNDS):
         for digit in (drawing.FIVE, drawing.ONE):
@@ -66,16 +46,11 @@ def answer_seconds(cache: str) -> list[float]:
     return times
 
 
-def verdict(met: bool) -> str:
-    """The word the results file uses."""
-    return "met" if met else "NOT met"
-
-
 def verdicts() -> list[str]:
     """Measure; the result lines for ``benchmarks/RESULTS.md``."""
     with tempfile.TemporaryDirectory(prefix="mnist-bench-drawing-") as cache:
-        cold = start_seconds(cache)
-        warm = start_seconds(cache)
+        cold = start_seconds(START, cache)
+        warm = start_seconds(START, cache)
         times = answer_seconds(cache)
     median, worst = statistics.median(times), max(times)
     return [

@@ -11,16 +11,13 @@ again, timing each answer: counting, the measures and the two strips of images.
 
 from __future__ import annotations
 
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 
 import numpy as np
 
-from mnist_study import settings
+from benchmarks.widget_timing import cache_folder, start_seconds, verdict
 
 ANSWER_TARGET_S = 0.1
 WARM_START_TARGET_S = 5.0
@@ -39,32 +36,19 @@ START = (
 )
 
 
-def start_seconds(cache: str) -> float:
-    """Seconds a new process takes to load the data, get the scores from ``cache``, and build
-    the explorer."""
-    env = {**os.environ, settings.CACHE_DIR_ENV: cache}
-    run = subprocess.run(
-        [sys.executable, "-c", START], env=env, capture_output=True, text=True, check=True
-    )
-    return float(run.stdout)
-
-
-def answer_seconds(cache: str) -> list[float]:
+def answer_seconds(folder: str) -> list[float]:
     """The time of each answer to a slider move, ``ROUNDS`` times over ``MOVES`` thresholds."""
     from sklearn.linear_model import SGDClassifier
     from sklearn.model_selection import cross_val_predict
 
-    from mnist_study import cache as results
+    from mnist_study.cache import cached
     from mnist_study.data import load_mnist
     from mnist_study.threshold_explorer import ThresholdExplorer
 
-    before = os.environ.get(settings.CACHE_DIR_ENV)
-    os.environ[settings.CACHE_DIR_ENV] = cache
-    results.memory.cache_clear()
-    try:
+    with cache_folder(folder):
         X_train, _, y_train, _ = load_mnist()
         y_train_5 = y_train == "5"
-        y_scores = results.cached(cross_val_predict)(
+        y_scores = cached(cross_val_predict)(
             SGDClassifier(random_state=42),
             X_train,
             y_train_5,
@@ -72,11 +56,6 @@ def answer_seconds(cache: str) -> list[float]:
             method="decision_function",
             n_jobs=-1,
         )
-    finally:
-        os.environ.pop(settings.CACHE_DIR_ENV)
-        if before is not None:
-            os.environ[settings.CACHE_DIR_ENV] = before
-        results.memory.cache_clear()
     explorer = ThresholdExplorer(y_train_5, y_scores, X_train)
     thresholds = [*np.linspace(y_scores.min(), y_scores.max() + 1, MOVES), 0.0, 3370.0, -2379.0]
     times = []
@@ -89,16 +68,11 @@ def answer_seconds(cache: str) -> list[float]:
     return times
 
 
-def verdict(met: bool) -> str:
-    """The word the results file uses."""
-    return "met" if met else "NOT met"
-
-
 def verdicts() -> list[str]:
     """Measure; the result lines for ``benchmarks/RESULTS.md``."""
     with tempfile.TemporaryDirectory(prefix="mnist-bench-threshold-") as cache:
-        cold = start_seconds(cache)
-        warm = start_seconds(cache)
+        cold = start_seconds(START, cache)
+        warm = start_seconds(START, cache)
         times = answer_seconds(cache)
     median, worst = statistics.median(times), max(times)
     return [
