@@ -1,49 +1,38 @@
-"""Each notebook's peak memory, and the cell where it happens: ``python -m benchmarks.memory``.
+"""Peak memory of the main job and of each notebook, and its cell: ``python -m benchmarks.memory``.
 
-Every notebook is executed on its own (nbclient, as the runner does) while a thread samples the
-memory of its kernel and every process the kernel started, as PSS (proportional set size:
-a page shared by several processes, such as an array joblib's workers map from one file, counts
-once in all, split between them). Each sample is credited to the cell running at that moment.
-Prints a Markdown table: per notebook, the peak PSS, the cell it happened in, and the CPU time of
-the kernel's process tree, and records it in ``benchmarks/MEMORY.md`` when every notebook ran
-on the full data. ``--smoke`` runs on the test fixture instead.
+The runner of ``make figures`` (``tools.run_notebooks``, two notebooks at a time) runs in this
+process while a thread samples memory four times a second as PSS (proportional set size: a page
+shared by several processes, such as an array joblib's workers map from one file, counts once in
+all, split between them): of the whole job (this process, every kernel and every process a kernel
+starts), and of each notebook (its kernel and the processes it starts), each sample credited to
+the cell the notebook is running. Prints a Markdown table: per notebook, its peak, the cell, and
+the CPU time of its processes; then the job's peak and what ran at that moment. Records it in
+``benchmarks/MEMORY.md`` after a run of every notebook on the full data. ``--smoke`` runs on the
+test fixture instead. Run it on an empty cache (``make bench-memory``) to measure a first run.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-import nbformat
 import psutil
-from nbclient import NotebookClient
-from papermill.iorw import load_notebook_node
-from papermill.parameterize import parameterize_notebook
+
+from tools import notebook_pool, run_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ROOT / "notebooks"
-FIXTURE = ROOT / "tests" / "fixtures" / "mnist_784_fixture.npz"
 SAMPLE_SECONDS = 0.25
-# The goal per notebook: what a Binder session or a learner's laptop can give one notebook.
+# The goals: what a Binder session or a learner's laptop can give one notebook, and the job.
 NOTEBOOK_GOAL_GB = 2.0
-
-
-@dataclass
-class Watch:
-    """What the sampler knows: the kernel, the cell running, and the peaks seen."""
-
-    kernel: psutil.Process | None = None
-    cell: int = -1
-    peak: dict[int, int] = field(default_factory=dict)
-    cpu: dict[int, float] = field(default_factory=dict)
-    stop: threading.Event = field(default_factory=threading.Event)
+JOB_GOAL_GB = 4.0
 
 
 def tree(process: psutil.Process) -> list[psutil.Process]:
@@ -62,90 +51,127 @@ def tree_pss(process: psutil.Process) -> int:
     return total
 
 
-def tree_cpu(process: psutil.Process, seen: dict[int, float]) -> None:
-    """Record the CPU seconds of every process of the tree (the last reading of each)."""
-    for member in tree(process):
-        with contextlib.suppress(psutil.Error):
-            times = member.cpu_times()
-            seen[member.pid] = times.user + times.system
+@dataclass
+class Notebook:
+    """What the sampler saw of one notebook: its peak, the cell of it, its processes' CPU."""
+
+    peak: int = 0
+    cell: str = ""
+    cpu: dict[int, float] = field(default_factory=dict)  # the last reading of each process
+
+
+@dataclass
+class Watch:
+    """The notebooks running (their ``NotebookRun``), and the peaks seen."""
+
+    running: dict[str, Any] = field(default_factory=dict)
+    notebooks: dict[str, Notebook] = field(default_factory=dict)
+    peak: int = 0
+    at_peak: dict[str, tuple[int, str]] = field(default_factory=dict)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+def where(run: Any) -> str:
+    """The cell a notebook runs: its number, as the runner counts, and its first line."""
+    number = run.labels[id(run.cell)][0]
+    first = notebook_pool.first_line(run.cell.source)
+    return f"[{number}] `{(first[:50] + '…') if len(first) > 50 else first}`"
+
+
+def sample_once(watch: Watch) -> None:
+    """One sample: the whole job's PSS, and each running notebook's, credited to its cell."""
+    now = {}
+    for name, run in list(watch.running.items()):
+        with contextlib.suppress(AttributeError, psutil.Error):
+            kernel = psutil.Process(run.client.km.provisioner.process.pid)
+            seen = watch.notebooks.setdefault(name, Notebook())
+            pss, cell = tree_pss(kernel), where(run)
+            now[name] = (pss, cell)
+            if pss > seen.peak:
+                seen.peak, seen.cell = pss, cell
+            for member in tree(kernel):
+                with contextlib.suppress(psutil.Error):
+                    times = member.cpu_times()
+                    seen.cpu[member.pid] = times.user + times.system
+    total = tree_pss(psutil.Process())
+    if total > watch.peak:
+        watch.peak, watch.at_peak = total, now
 
 
 def sample(watch: Watch) -> None:
-    """Until told to stop, credit the tree's PSS to the cell running."""
+    """Sample until told to stop."""
     while not watch.stop.wait(SAMPLE_SECONDS):
-        if watch.kernel is None:
-            continue
-        pss = tree_pss(watch.kernel)
-        watch.peak[watch.cell] = max(watch.peak.get(watch.cell, 0), pss)
-        tree_cpu(watch.kernel, watch.cpu)
+        sample_once(watch)
 
 
-def cell_name(cell: nbformat.NotebookNode) -> str:
-    """A cell's first line of code, shortened for a table."""
-    first = next((line for line in cell.source.splitlines() if line.strip()), "")
-    return (first[:60] + "…") if len(first) > 60 else first
+def watched(watch: Watch, start_cell):
+    """The runner's cell hook, also telling the sampler which notebook runs which cell."""
+
+    @functools.wraps(start_cell)
+    def starting(run, cell, **kwargs):
+        start_cell(run, cell, **kwargs)
+        if id(cell) in run.labels:
+            watch.running[run.notebook.stem] = run
+
+    return starting
 
 
-def measure(path: Path, parameters: dict) -> tuple[float, str, float]:
-    """Execute one notebook; its peak PSS in GB, the cell of the peak, and its CPU seconds."""
-    notebook = parameterize_notebook(load_notebook_node(str(path)), parameters)
-    watch = Watch()
-    client = NotebookClient(
-        notebook, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+def table(watch: Watch, wall: float) -> list[str]:
+    """The Markdown table of the notebooks' peaks, then the job's, with the verdicts."""
+    lines = [
+        "| notebook | peak PSS (GB) | in the cell | CPU (s) |",
+        "|---|---:|---|---:|",
+    ]
+    for name, seen in sorted(watch.notebooks.items()):
+        cpu = sum(seen.cpu.values())
+        lines.append(f"| {name} | {seen.peak / 1e9:.2f} | {seen.cell} | {cpu:.0f} |")
+    worst = max((seen.peak for seen in watch.notebooks.values()), default=0) / 1e9
+    job = watch.peak / 1e9
+    beside = "; ".join(
+        f"{name} at {pss / 1e9:.2f} GB in cell {cell}"
+        for name, (pss, cell) in sorted(watch.at_peak.items())
     )
-
-    def starting(cell, cell_index, **_):
-        if watch.kernel is None:
-            watch.kernel = psutil.Process(client.km.provisioner.process.pid)
-        watch.cell = cell_index
-
-    client.on_cell_execute = starting
-    sampler = threading.Thread(target=sample, args=(watch,), daemon=True)
-    sampler.start()
-    try:
-        client.execute()
-    finally:
-        watch.stop.set()
-        sampler.join()
-    cell, peak = max(watch.peak.items(), key=lambda item: item[1])
-    return peak / 1e9, cell_name(notebook.cells[cell]), sum(watch.cpu.values())
+    cpu = sum(sum(seen.cpu.values()) for seen in watch.notebooks.values())
+    return [
+        *lines,
+        "",
+        f"- the main job: {wall:.0f} s wall, {cpu:.0f} s of CPU in the notebooks' processes; "
+        f"peak {job:.2f} GB PSS (this process, the kernels and their workers), "
+        f"while {beside or 'no notebook'} ran",
+        f"- largest notebook peak {worst:.2f} GB (goal ≤ {NOTEBOOK_GOAL_GB} GB): "
+        + ("met" if worst <= NOTEBOOK_GOAL_GB else "NOT met"),
+        f"- the main job's peak {job:.2f} GB (goal ≤ {JOB_GOAL_GB} GB): "
+        + ("met" if job <= JOB_GOAL_GB else "NOT met"),
+    ]
 
 
 def main() -> int:
-    """Measure the notebooks named (default: all), print the table."""
+    """Run the main job (or the notebooks named) through the runner, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="run on the test fixture")
     parser.add_argument("notebooks", nargs="*", help="notebook names (default: all)")
     args = parser.parse_args()
-    paths = [NOTEBOOKS / name for name in args.notebooks] or sorted(NOTEBOOKS.glob("0*.ipynb"))
-    lines = [
-        "| notebook | peak PSS (GB) | in the cell | CPU (s, sampled) | wall (s) |",
-        "|---|---:|---|---:|---:|",
-    ]
-    worst = 0.0
-    with tempfile.TemporaryDirectory(prefix="mnist-memory-") as figures:
-        parameters = {"figure_dir": figures}
-        if args.smoke:
-            parameters["fixture"] = str(FIXTURE)
-        for path in paths:
-            started = time.perf_counter()
-            peak, cell, cpu = measure(path, parameters)
-            wall = time.perf_counter() - started
-            worst = max(worst, peak)
-            lines.append(f"| {path.stem} | {peak:.2f} | `{cell}` | {cpu:.0f} | {wall:.0f} |")
-            print(lines[-1], file=sys.stderr, flush=True)
-    verdict = "met" if worst <= NOTEBOOK_GOAL_GB else "NOT met"
-    lines += [
-        "",
-        f"- largest notebook peak {worst:.2f} GB (goal ≤ {NOTEBOOK_GOAL_GB} GB): {verdict}",
-    ]
+    watch = Watch()
+    hook = notebook_pool.NotebookRun.start_cell
+    notebook_pool.NotebookRun.start_cell = watched(watch, hook)
+    sampler = threading.Thread(target=sample, args=(watch,), daemon=True)
+    sampler.start()
+    started = time.perf_counter()
+    try:
+        status = run_notebooks.main([*(["--smoke"] if args.smoke else []), *args.notebooks])
+    finally:
+        watch.stop.set()
+        sampler.join()
+        notebook_pool.NotebookRun.start_cell = hook
+    lines = table(watch, time.perf_counter() - started)
     print("\n".join(lines))
-    if not args.smoke and not args.notebooks:
+    if status == 0 and not args.smoke and not args.notebooks:
         when = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
-        header = f"# Memory, notebook by notebook\n\nMeasured {when} with `make bench-memory` "
-        header += "(each notebook alone, on an empty cache).\n\n"
+        header = f"# Memory of the main job, notebook by notebook\n\nMeasured {when} with "
+        header += "`make bench-memory` (the main job as `make figures` runs it, two notebooks at "
+        header += "a time, on an empty cache).\n\n"
         (ROOT / "benchmarks" / "MEMORY.md").write_text(header + "\n".join(lines) + "\n")
-    return 0
+    return status
 
 
 if __name__ == "__main__":
