@@ -29,7 +29,7 @@ from typing import Any
 
 from tornado.web import HTTPError
 
-from tools.paths import ROOT, SCRATCH_FIGURE_DIR
+from tools.paths import KERNEL_ENVIRONMENT, ROOT, SCRATCH_FIGURE_DIR
 
 __all__ = ["LabServer", "main", "running_lab", "serve"]
 
@@ -203,7 +203,7 @@ def running_lab(
         output = stack.enter_context(open(log, "wb")) if log else None
         process = subprocess.Popen(
             lab_command(root_dir, port, settings_dir, automated, read_only),
-            env={**os.environ, **(env or {}), "JUPYTER_TOKEN": token},
+            env={**os.environ, **KERNEL_ENVIRONMENT, **(env or {}), "JUPYTER_TOKEN": token},
             stdout=output,
             stderr=subprocess.STDOUT if output else None,
             cwd=ROOT,  # where the server imports this module's refuse_save from

@@ -28,7 +28,7 @@ from filelock import FileLock, Timeout
 
 from mnist_study.settings import CACHE_DIR_ENV, CORES
 from tools.notebook_pool import NotebookFailedError, progress, run_notebooks
-from tools.paths import FIXTURE_FILE, ROOT
+from tools.paths import FIXTURE_FILE, KERNEL_ENVIRONMENT, ROOT
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 NOT_A_CELLS = "The failure is not a cell's: see the message above, then re-run."
@@ -173,7 +173,9 @@ def run(args: argparse.Namespace, root: Path, notebooks: Sequence[Path]) -> int:
         "figure_dir": str(stage / "readme_images"),
     }
     # the fixture's results stay out of .cache/
-    environment = {CACHE_DIR_ENV: str(root / "build" / "smoke-cache")} if args.smoke else {}
+    environment = dict(KERNEL_ENVIRONMENT)
+    if args.smoke:
+        environment[CACHE_DIR_ENV] = str(root / "build" / "smoke-cache")
     times = root / "build" / ("smoke-seconds.json" if args.smoke else "notebook-seconds.json")
     keep = False
     try:
