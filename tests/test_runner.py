@@ -30,7 +30,7 @@ from tools import run_notebooks as runner
 from tools import screenshot
 from tools.lab import running_lab
 from tools.notebook_pool import normalise_notebook
-from tools.paths import NOTEBOOK_DIR, README_FIGURE_DIR, ROOT
+from tools.paths import KERNEL_ENVIRONMENT, NOTEBOOK_DIR, README_FIGURE_DIR, ROOT
 
 UNCHANGED = "Nothing under notebooks/ or readme_images/ was changed"
 
@@ -150,6 +150,15 @@ def test_stream_chunks_are_merged_into_one_output(tmp_path: Path) -> None:
         ("stderr", "a warning\n"),
         ("stdout", "after\n"),
     ]
+
+
+def test_kernels_start_with_the_memory_setting_of_tools_paths(project: Path) -> None:
+    """glibc's malloc threshold reaches the kernel, where it keeps notebook 06 within 2 GB."""
+    source = "import os\nprint(os.environ.get('MALLOC_MMAP_THRESHOLD_'))"
+    write_notebook(project / "notebooks" / "01_first.ipynb", ['figure_dir = "."', source])
+    assert runner.main(["--root", str(project), "01_first"]) == 0
+    cell = nbformat.read(project / "notebooks" / "01_first.ipynb", as_version=4).cells[2]
+    assert cell.outputs[0].text == f"{KERNEL_ENVIRONMENT['MALLOC_MMAP_THRESHOLD_']}\n"
 
 
 def test_notebooks_start_longest_first_by_their_longest_times(project: Path) -> None:
