@@ -4,7 +4,8 @@
 2. cold: notebooks 01-05 through the runner (two at a time) with an empty result cache;
 3. warm: the same again, with the cache filled, and once more one notebook at a time;
 4. the whole main job, all notebooks, with another empty cache and then warm (targets: at most
-   12 minutes cold and 30 s warm);
+   12 minutes cold and 30 s warm); the cold run through ``memory.py``, which records each
+   notebook's peak memory and its cell in ``benchmarks/MEMORY.md``;
 5. the book's KNN grid search on 60,000 images, plain and with shared neighbours (``knn_search``);
 6. the drawing widget: its warm start and the time of an answer after a stroke (``drawing.py``);
 7. the threshold explorer: its warm start and the time of an answer after a slider move
@@ -184,7 +185,9 @@ def main() -> int:
         )
     with tempfile.TemporaryDirectory(prefix="mnist-bench-cache-") as cache:
         env["MNIST_STUDY_CACHE_DIR"] = cache
-        rows.append(measure("cold: main job, all notebooks, empty cache", runner, env))
+        # the runner inside benchmarks.memory, which also records each notebook's peak and cell
+        memory = [python, "-m", "benchmarks.memory"]
+        rows.append(measure("cold: main job, all notebooks, empty cache", memory, env))
         rows.append(measure("warm: main job, all notebooks, cache filled", runner, env))
     main_cold, main_warm = rows[-2], rows[-1]
     knn_rows, knn_verdicts = knn_side_by_side(env)
