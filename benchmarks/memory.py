@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import os
 import sys
 import threading
 import time
@@ -26,6 +27,7 @@ from typing import Any
 
 import psutil
 
+from mnist_study import settings
 from tools import notebook_pool, run_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,6 +118,19 @@ def watched(watch: Watch, start_cell):
     return starting
 
 
+def megabytes(folder: Path) -> int:
+    """The disk a folder's files take, in MB (their allocated blocks, as ``du`` counts them)."""
+    files = (path.lstat() for path in folder.rglob("*") if not path.is_symlink())
+    return round(sum(stat.st_blocks * 512 for stat in files) / 1e6)
+
+
+def disk() -> str:
+    """What the environment, the dataset and the results cache take on disk after the run."""
+    folders = {"the environment": Path(sys.prefix), "the dataset": settings.data_dir()}
+    folders["the results cache"] = settings.cache_dir()
+    return ", ".join(f"{name} {megabytes(folder):,} MB" for name, folder in folders.items())
+
+
 def table(watch: Watch, wall: float) -> list[str]:
     """The Markdown table of the notebooks' peaks, then the job's, with the verdicts."""
     lines = [
@@ -135,13 +150,14 @@ def table(watch: Watch, wall: float) -> list[str]:
     return [
         *lines,
         "",
-        f"- the main job: {wall:.0f} s wall, {cpu:.0f} s of CPU in the notebooks' processes; "
+        f"- the main job: {wall:,.0f} s wall, {cpu:,.0f} s of CPU in the notebooks' processes; "
         f"peak {job:.2f} GB PSS (this process, the kernels and their workers), "
         f"while {beside or 'no notebook'} ran",
         f"- largest notebook peak {worst:.2f} GB (goal ≤ {NOTEBOOK_GOAL_GB} GB): "
         + ("met" if worst <= NOTEBOOK_GOAL_GB else "NOT met"),
         f"- the main job's peak {job:.2f} GB (goal ≤ {JOB_GOAL_GB} GB): "
         + ("met" if job <= JOB_GOAL_GB else "NOT met"),
+        f"- disk after the run: {disk()}",
     ]
 
 
@@ -169,7 +185,8 @@ def main() -> int:
         when = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
         header = f"# Memory of the main job, notebook by notebook\n\nMeasured {when} with "
         header += "`make bench-memory` (the main job as `make figures` runs it, two notebooks at "
-        header += "a time, on an empty cache).\n\n"
+        header += "a time, on an empty cache), on a machine with "
+        header += f"{os.cpu_count()} cores and {psutil.virtual_memory().total / 2**30:.0f} GiB.\n\n"
         (ROOT / "benchmarks" / "MEMORY.md").write_text(header + "\n".join(lines) + "\n")
     return status
 

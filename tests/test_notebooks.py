@@ -15,6 +15,8 @@ from mnist_study.book import NUMBERS as BOOK
 from tools.paths import ROOT, SCRATCH_FIGURE_DIR
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+# What the last cold ``make bench-memory`` measured: the README's first-run needs quote it.
+MEMORY_RECORD = ROOT / "benchmarks" / "MEMORY.md"
 STUDY = {path.name[:2]: path for path in NOTEBOOKS}
 
 # The one book comparison that does not agree to the last digit, and why (notebook 01 explains it):
@@ -124,13 +126,31 @@ def unprinted(numbers: set[str], shown: str) -> list[str]:
 
 
 def test_every_readme_number_is_printed_by_a_notebook() -> None:
-    """Every decimal, percentage and large count in the README appears in a notebook's output."""
-    shown = "\n".join(output_text(path) for path in NOTEBOOKS)
+    """Every decimal, percentage and large count in the README appears in a notebook's output,
+    or, for what the first run needs, in the bench's record of it."""
+    shown = "\n".join(output_text(path) for path in NOTEBOOKS) + MEMORY_RECORD.read_text()
     numbers = set(NUMBER.findall(prose((ROOT / "README.md").read_text())))
     numbers -= README_NUMBER_EXCEPTIONS
     assert len(numbers) > 20, "the README quotes the notebooks' numbers"
     missing = unprinted(numbers, shown)
     assert missing == [], f"README numbers that no notebook prints: {missing}"
+
+
+def test_readme_states_what_the_first_run_needs_as_the_bench_measured() -> None:
+    """The paragraph beside the two commands quotes the last cold run of ``make bench-memory``."""
+    record = MEMORY_RECORD.read_text()
+    readme = (ROOT / "README.md").read_text()
+    needs = prose(readme[readme.index("What the first run needs") : readme.index("## The study")])
+    wall, cpu = (
+        float(value.replace(",", ""))
+        for value in re.search(r"the main job: ([\d,]+) s wall, ([\d,]+) s of CPU", record).groups()
+    )
+    assert f"about {wall / 60:.0f} minutes" in needs
+    assert f"{cpu / 60:.0f} minutes of processor time" in needs
+    for measure in ("the main job's peak", "largest notebook peak"):
+        assert re.search(rf"{measure} ([\d.]+ GB)", record).group(1) in needs, measure
+    for size in re.search(r"disk after the run: (.*)", record).group(1).split(", "):
+        assert re.sub(r"^the (\w+ )*", "", size) in needs, size
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
