@@ -8,7 +8,7 @@ import re
 
 import yaml
 
-from tools.paths import ROOT
+from tools.paths import KERNEL_ENVIRONMENT, ROOT
 
 
 def readme_commands() -> list[str]:
@@ -82,3 +82,13 @@ def test_binder_installs_the_readers_lock_and_the_package_as_make_does(
     makefile = (ROOT / "Makefile").read_text()
     assert "pip install --no-deps ." in post_build  # not editable, as make env
     assert "$(PIP) install --no-deps --force-reinstall ." in makefile
+
+
+def test_binder_starts_its_kernels_with_the_memory_setting_of_tools_paths() -> None:
+    start = ROOT / "binder" / "start"
+    assert os.access(start, os.X_OK)
+    lines = [line for line in start.read_text().splitlines() if not line.startswith("#")]
+    assert lines == [
+        *(f"export {name}={value}" for name, value in KERNEL_ENVIRONMENT.items()),
+        'exec "$@"',
+    ]
