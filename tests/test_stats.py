@@ -143,3 +143,13 @@ def test_holm_multiplies_the_smallest_p_by_the_number_of_tests_and_keeps_the_ord
     assert adjusted == pytest.approx([0.03, 0.06, 0.06])
     assert stats.holm([0.043, 0.5]) == pytest.approx([0.086, 0.5])
     assert stats.holm([0.9, 0.8]).max() == 1.0
+
+
+def test_the_cross_validation_interval_widens_the_t_interval_by_the_overlap_of_the_folds() -> None:
+    folds = [0.9562, 0.9625, 0.9469]  # three folds: each trains on 2/3 and is scored on 1/3
+    low, high = stats.cross_validation_interval(folds, train_size=6_667, test_size=3_333)
+    plain_low, plain_high = stats.mean_interval(folds)
+    assert (low + high) / 2 == pytest.approx(np.mean(folds))
+    # (1/3 + 3,333/6,667) / (1/3) = 2.4997: the interval is that many times wider, squared
+    assert ((high - low) / (plain_high - plain_low)) ** 2 == pytest.approx(2.4997, abs=1e-3)
+    assert low < min(folds) and max(folds) < high, "covers the folds' own spread"

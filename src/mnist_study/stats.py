@@ -15,6 +15,7 @@ __all__ = [
     "Proportion",
     "accuracy",
     "compare_paired",
+    "cross_validation_interval",
     "f1_interval",
     "format_p",
     "holm",
@@ -97,6 +98,23 @@ def mean_interval(values: np.ndarray) -> tuple[float, float]:
         CONFIDENCE
     )
     return float(interval.low), float(interval.high)
+
+
+def cross_validation_interval(
+    fold_scores: Sequence[float], train_size: int, test_size: int
+) -> tuple[float, float]:
+    """95 % interval of a cross-validated mean score, from its folds' spread (Nadeau–Bengio).
+
+    The folds' training sets overlap, so their scores vary less than independent ones would: the
+    corrected resampled t interval (Nadeau and Bengio, 2003, *Machine Learning* 52) widens the
+    variance of the mean from s²/k to (1/k + test_size/train_size)·s², with k − 1 degrees of
+    freedom. Written here because neither scipy nor statsmodels offers the correction.
+    """
+    scores = np.asarray(fold_scores, dtype=np.float64)
+    k = scores.size
+    error = np.sqrt((1 / k + test_size / train_size) * scores.var(ddof=1))
+    half = stats.t.ppf((1 + CONFIDENCE) / 2, k - 1) * error
+    return float(scores.mean() - half), float(scores.mean() + half)
 
 
 @dataclass(frozen=True)
