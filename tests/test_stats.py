@@ -153,3 +153,13 @@ def test_the_cross_validation_interval_widens_the_t_interval_by_the_overlap_of_t
     # (1/3 + 3,333/6,667) / (1/3) = 2.4997: the interval is that many times wider, squared
     assert ((high - low) / (plain_high - plain_low)) ** 2 == pytest.approx(2.4997, abs=1e-3)
     assert low < min(folds) and max(folds) < high, "covers the folds' own spread"
+
+
+def test_recall_at_precision_is_the_recall_only_where_the_precision_allows() -> None:
+    y_true = np.array([1, 1, 1, 1, 0, 0])
+    strict = np.array([1, 1, 0, 0, 0, 0])  # precision 1, recall 0.5
+    loose = np.array([1, 1, 1, 1, 1, 0])  # precision 0.8, recall 1
+    assert stats.recall_at_precision(y_true, strict, min_precision=0.9) == 0.5
+    assert stats.recall_at_precision(y_true, loose, min_precision=0.9) == 0.0
+    assert stats.recall_at_precision(y_true, loose, min_precision=0.8) == 1.0
+    assert stats.recall_at_precision(y_true, np.zeros(6, int), min_precision=0.9) == 0.0

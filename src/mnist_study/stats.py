@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import stats
+from sklearn.metrics import precision_score, recall_score
 
 __all__ = [
     "CONFIDENCE",
@@ -23,6 +24,7 @@ __all__ = [
     "mean_interval",
     "paired_table",
     "proportion",
+    "recall_at_precision",
     "roc_auc_interval",
 ]
 
@@ -184,6 +186,17 @@ def f1_interval(
     f1 = 2 * tp / np.maximum(2 * tp + fp + fn, 1)
     low, high = np.quantile(f1, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
     return float(low), float(high)
+
+
+def recall_at_precision(y_true: np.ndarray, y_pred: np.ndarray, min_precision: float) -> float:
+    """The recall of ``y_pred`` if its precision is at least ``min_precision``, else 0.
+
+    A score for ``TunedThresholdClassifierCV``: the highest recall the precision allows. It lives
+    here, not in a notebook, because a cached estimator must refer to an importable function.
+    """
+    if precision_score(y_true, y_pred, zero_division=0) < min_precision:
+        return 0.0
+    return float(recall_score(y_true, y_pred))
 
 
 def roc_auc_interval(y_true: np.ndarray, y_score: np.ndarray) -> tuple[float, float]:
