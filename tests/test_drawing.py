@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from IPython.core.formatters import DisplayFormatter
 from PIL import Image
 from scipy import ndimage
 
@@ -183,6 +186,27 @@ def test_the_widget_answers_each_new_drawing_and_clears(readers) -> None:
     pad.strokes = []
     assert (pad.detector, pad.probabilities, pad.prepared) == ("", [], [])
     assert "export default" in pad._esm and ".digit-pad" in pad._css
+
+
+def test_the_widget_shows_a_still_of_itself_where_widgets_do_not_run(readers) -> None:
+    """The output GitHub shows: a PNG of the pad as it is, the same bytes for the same drawing."""
+    pad = digit_pad.DigitPad(readers)
+    data, _ = DisplayFormatter().format(pad)
+    blank = base64.b64decode(data["image/png"])
+    assert blank == pad.still()
+    assert data["text/plain"] == f"DigitPad(strokes=0, detector=''). {digit_pad.HOW_TO_DRAW}"
+    assert "application/vnd.jupyter.widget-view+json" in data
+    with Image.open(io.BytesIO(blank)) as image:
+        assert image.format == "PNG" and image.width > 2 * image.height
+        assert "Software" not in image.info
+    pad.strokes = [list(map(list, stroke)) for stroke in drawing.FIVE]
+    five = pad.still()
+    assert five != blank
+    assert digit_pad.DigitPad(readers, strokes=pad.strokes).still() == five
+    pad.strokes = [[(1, 2, 3)]]  # unreadable: a message, and the canvas left blank
+    assert "could not be read" in pad.message and pad.still() not in {blank, five}
+    pad.strokes = []
+    assert pad.still() == blank
 
 
 def test_widgets_are_numbered_not_random(readers) -> None:

@@ -1,10 +1,21 @@
 """The threshold explorer's numbers against scikit-learn's, at thresholds chosen to catch errors:
-between scores, on a score, on tied scores, below every score and above every score."""
+between scores, on a score, on tied scores, below every score and above every score; and its
+still picture, as a notebook saves it."""
 
 from __future__ import annotations
 
+import base64
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
 import numpy as np
 import pytest
+from IPython.core.formatters import DisplayFormatter
+from PIL import Image
 from sklearn.metrics import (
     confusion_matrix,
     f1_score,
@@ -14,11 +25,13 @@ from sklearn.metrics import (
 )
 
 from mnist_study.threshold_explorer import (
+    HOW_TO_MOVE,
     ScoreTable,
     ThresholdExplorer,
     balanced_threshold,
     explorer_view,
 )
+from tools.notebook_pool import normalise_notebook
 
 
 @pytest.fixture(scope="module")
@@ -164,3 +177,65 @@ def test_the_widget_answers_a_moved_slider(detector) -> None:
 def test_scores_that_cannot_be_explored_are_refused(y_true, y_scores) -> None:
     with pytest.raises(ValueError):
         ScoreTable.from_scores(np.array(y_true, dtype=bool), np.array(y_scores))
+
+
+def saved_output(widget: object, folder: Path) -> dict:
+    """The widget's output as IPython formats it and the notebook runner saves it."""
+    data, metadata = DisplayFormatter().format(widget)
+    output = nbformat.v4.new_output("execute_result", data, metadata=metadata, execution_count=1)
+    cell = nbformat.v4.new_code_cell("explorer", execution_count=1, outputs=[output])
+    normalise_notebook(nbformat.v4.new_notebook(cells=[cell]), folder / "saved.ipynb")
+    return nbformat.read(folder / "saved.ipynb", as_version=4).cells[0].outputs[0].data
+
+
+def test_the_saved_output_carries_a_still_picture_and_how_to_move_it(detector, tmp_path) -> None:
+    """What GitHub shows, where the widget does not run: the still, as PNG, and one line."""
+    y_true, y_scores, images = detector
+    explorer = ThresholdExplorer(y_true, y_scores, images, presets={"zero": 0.0})
+    data = saved_output(explorer, tmp_path)
+    png = base64.b64decode(data["image/png"])
+    assert png == explorer.still()
+    with Image.open(io.BytesIO(png)) as image:
+        assert image.format == "PNG" and image.width > 400 and image.height > image.width
+        assert "Software" not in image.info
+    assert data["text/plain"] == f"ThresholdExplorer(threshold=0, images=3,000). {HOW_TO_MOVE}"
+    assert "\n" not in data["text/plain"] and "JupyterLab" in data["text/plain"]
+    assert data["application/vnd.jupyter.widget-view+json"]["model_id"] == explorer.model_id
+    assert len(png) < 200_000, "the notebook must stay well under 1 MB"
+
+
+def test_the_still_follows_what_the_widget_shows(detector) -> None:
+    """The same view gives the same bytes; another threshold or other images, other bytes."""
+    y_true, y_scores, images = detector
+    explorer = ThresholdExplorer(y_true, y_scores, images)
+    at_zero = explorer.still()
+    assert explorer.still() == at_zero
+    explorer.threshold = 1234.5
+    moved = explorer.still()
+    assert moved != at_zero
+    explorer.threshold = 0.0
+    assert explorer.still() == at_zero
+    assert ThresholdExplorer(y_true, y_scores, 255 - images).still() != at_zero
+
+
+def test_the_still_is_the_same_bytes_in_another_process(detector, tmp_path) -> None:
+    """A re-run of the notebook is a new process, with another hash seed and other defaults."""
+    y_true, y_scores, images = detector
+    np.savez(tmp_path / "detector.npz", y_true=y_true, y_scores=y_scores, images=images)
+    script = (
+        "import sys, numpy as np, matplotlib as mpl; "
+        "from mnist_study.threshold_explorer import ThresholdExplorer; "
+        "mpl.rcParams.update({'font.size': 30, 'savefig.dpi': 50}); "
+        "d = np.load(sys.argv[1]); "
+        "e = ThresholdExplorer(d['y_true'], d['y_scores'], d['images'], threshold=250.0); "
+        "sys.stdout.buffer.write(e.still())"
+    )
+    environment = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": "src"}
+    run = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "detector.npz")],
+        capture_output=True,
+        check=True,
+        env=environment,
+        cwd=Path(__file__).parents[1],
+    )
+    assert run.stdout == ThresholdExplorer(y_true, y_scores, images, threshold=250.0).still()

@@ -4,24 +4,29 @@ The widget is an anywidget (a small JavaScript module and style sheet in ``stati
 step): the browser draws the strokes and sends them here when one ends; ``answer`` prepares the
 drawing as MNIST's digits were (``drawing.prepare``) and asks the stage-1 detector and the
 ten-class model, and the widget shows the prepared image, the detector's answer and the
-probabilities.
+probabilities. Where widgets do not run (GitHub, nbviewer), its saved output shows ``still``: a
+picture of the same view.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anywidget
+import matplotlib as mpl
 import numpy as np
 import traitlets
+from matplotlib.figure import Figure
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import SGDClassifier
 
-from mnist_study import drawing
+from mnist_study import drawing, figures, plots
 from mnist_study.cache import fit
 
 __all__ = ["DigitPad", "Readers", "answer", "fit_readers"]
@@ -30,6 +35,8 @@ STATIC = Path(__file__).parent / "static"
 # Model ids numbered within the kernel, instead of random ones, so that an executed notebook
 # showing the widget is the same from one run to the next.
 MODEL_NUMBERS = itertools.count(1)
+# What the still picture says under itself, and the saved output's text says.
+HOW_TO_DRAW = "Run this notebook in JupyterLab (`make lab`) to draw a digit."
 
 
 @dataclass(frozen=True)
@@ -110,7 +117,52 @@ class DigitPad(anywidget.AnyWidget):
             for name, value in shown.items():
                 setattr(self, name, value)
 
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The widget's view, and for where widgets do not run its still and how to draw."""
+        data, metadata = super()._repr_mimebundle_(**kwargs)
+        data["image/png"] = base64.b64encode(self.still()).decode("ascii")
+        data["text/plain"] = f"{self!r}. {HOW_TO_DRAW}"
+        return data, metadata
+
+    def still(self) -> bytes:
+        """What the widget shows now as a PNG, the same bytes from one run to the next."""
+        try:
+            canvas = drawing.rasterize(self.strokes, self.size, self.pen)
+        except (TypeError, ValueError):  # the widget shows such strokes as nothing drawn
+            canvas = np.zeros((self.size, self.size), np.uint8)
+        prepared = np.reshape(self.prepared or [0] * drawing.SIDE**2, (drawing.SIDE,) * 2)
+        answer = {"5": "Yes: 5", "not 5": "No: not 5"}.get(self.detector)
+        with mpl.rc_context():
+            mpl.rcdefaults()
+            figures.use_study_style()
+            fig = Figure(figsize=(8.0, 3.2), layout="constrained")
+            drawn, seen, bars = fig.subplots(1, 3, width_ratios=[1, 1, 1.25])
+            for ax, image, title in (
+                (drawn, canvas, "the drawing"),
+                (seen, prepared, f"what the models see ({drawing.SIDE} × {drawing.SIDE})"),
+            ):
+                ax.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+                plots.frame_image(ax)
+                ax.set_title(title)
+            seen.set_xlabel(f"Is it a 5? {answer}" if answer else "")
+            plot_probabilities(bars, self.probabilities)
+            fig.suptitle(self.message)
+            fig.supxlabel(HOW_TO_DRAW.replace("`", ""), fontsize=9, color="0.35")
+            png = io.BytesIO()
+            fig.savefig(png, format="png", metadata=figures.PNG_METADATA)
+        return png.getvalue()
+
     @traitlets.observe("strokes")
     def read(self, change: dict[str, Any]) -> None:
         """Answer a new drawing (a stroke ended, or Clear was pressed)."""
         self.show(answer(self.readers, change["new"]))
+
+
+def plot_probabilities(ax: mpl.axes.Axes, probabilities: list[float]) -> None:
+    """The forest's ten probabilities as bars, labelled in percent as the widget shows them."""
+    digits = np.arange(10)
+    ax.barh(digits, probabilities or np.zeros(10), color="tab:blue")
+    ax.set(xlim=(0, 1.15), xticks=[], yticks=digits, title="the forest's probabilities")
+    ax.invert_yaxis()
+    for digit, p in zip(digits, probabilities, strict=False):
+        ax.text(p + 0.02, digit, f"{round(100 * p)}%", va="center", fontsize=9)

@@ -6,19 +6,26 @@ least ``t`` (``y_scores >= t``, the book's rule for a chosen threshold), so one 
 the sorted scores gives the four confusion counts, and precision, recall and F1 follow as
 scikit-learn computes them (F1 from the counts, as ``f1_score`` does; a precision with no image
 called "5" is 0, scikit-learn's value). The widget (``ThresholdExplorer``) is an anywidget, like
-stage 8's drawing pad: its slider sends a threshold, Python answers with what to show.
+stage 8's drawing pad: its slider sends a threshold, Python answers with what to show. Where
+widgets do not run (GitHub, nbviewer), its saved output shows ``still``: a picture of the same view.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anywidget
+import matplotlib as mpl
 import numpy as np
 import traitlets
+from matplotlib.figure import Figure
+
+from mnist_study import figures, plots
 
 __all__ = [
     "STRIP",
@@ -35,6 +42,8 @@ STRIP = 8
 CURVE_POINTS = 400
 # Model ids numbered within the kernel (as the drawing pad's), so an executed notebook is stable.
 MODEL_NUMBERS = itertools.count(1)
+# What the still picture says under itself, and the saved output's text says.
+HOW_TO_MOVE = "Run this notebook in JupyterLab (`make lab`) to move the threshold."
 
 
 @dataclass(frozen=True)
@@ -185,6 +194,30 @@ class ThresholdExplorer(anywidget.AnyWidget):
         return (
             f"ThresholdExplorer(threshold={self.threshold:,.0f}, images={len(self.table.scores):,})"
         )
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The widget's view, and for where widgets do not run its still and how to move it."""
+        data, metadata = super()._repr_mimebundle_(**kwargs)
+        data["image/png"] = base64.b64encode(self.still()).decode("ascii")
+        data["text/plain"] = f"{self!r}. {HOW_TO_MOVE}"
+        return data, metadata
+
+    def still(self) -> bytes:
+        """What the widget shows now as a PNG, the same bytes from one run to the next."""
+        named = [p["label"] for p in self.presets if p["threshold"] == self.threshold]
+        recalls, precisions = np.array(self.curve).T
+        with mpl.rc_context():
+            mpl.rcdefaults()
+            figures.use_study_style()
+            fig = Figure(figsize=(4.4, 6.6), layout="constrained")
+            views = {(named or ["threshold"])[0]: self.threshold}
+            plots.plot_threshold_views(
+                self.table, self.images, views, (precisions, recalls), fig, per_strip=STRIP
+            )
+            fig.supxlabel(HOW_TO_MOVE.replace("`", ""), fontsize=9, color="0.35")
+            png = io.BytesIO()
+            fig.savefig(png, format="png", metadata=figures.PNG_METADATA)
+        return png.getvalue()
 
     @traitlets.observe("threshold")
     def answer(self, change: dict[str, Any]) -> None:
