@@ -8,9 +8,11 @@ import hashlib
 import http.server
 import io
 import json
+import os
 import shutil
 import socket
 import struct
+import textwrap
 import threading
 import time
 import tracemalloc
@@ -123,23 +125,30 @@ def test_keras_npz_is_read_with_plain_numpy_if_its_sha256_matches(
         sources.fetch_keras_npz(tmp_path / "again", Deadline(), url + "mnist.npz", "0" * 64)
 
 
+def stand_in_sklearn(folder: Path, body: str) -> Path:
+    """A package ``sklearn`` whose ``datasets.fetch_openml(name, **kwargs)`` runs ``body``."""
+    package = folder / "stand-in" / "sklearn"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "datasets.py").write_text(
+        "import json, os, time, types\nimport numpy as np\n\n"
+        "def fetch_openml(name, **kwargs):\n" + textwrap.indent(body, "    ")
+    )
+    return package.parent
+
+
 def test_openml_is_asked_as_the_book_asks_in_a_child_process_and_split_as_the_book_splits(
     tmp_path: Path, fixture_file: Path, fixture_arrays: Arrays, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A stand-in scikit-learn, first on the child's path, records the call and answers it."""
-    fake = tmp_path / "stand-in" / "sklearn"
-    fake.mkdir(parents=True)
-    (fake / "__init__.py").write_text("")
-    (fake / "datasets.py").write_text(
-        "import json, types\nimport numpy as np\n\n"
-        "def fetch_openml(name, **kwargs):\n"
-        f"    json.dump({{'name': name, **kwargs}}, open({str(tmp_path / 'call.json')!r}, 'w'))\n"
-        f"    with np.load({str(fixture_file)!r}) as npz:\n"
-        "        X = np.vstack([npz['X_train'], npz['X_test']]).astype(float)\n"
-        "        y = np.concatenate([npz['y_train'], npz['y_test']]).astype(str).astype(object)\n"
-        "    return types.SimpleNamespace(data=X, target=y)\n"
-    )
-    monkeypatch.setenv("PYTHONPATH", str(fake.parent))
+    answer = f"""
+json.dump({{'name': name, **kwargs}}, open({str(tmp_path / "call.json")!r}, 'w'))
+with np.load({str(fixture_file)!r}) as npz:
+    X = np.vstack([npz['X_train'], npz['X_test']]).astype(float)
+    y = np.concatenate([npz['y_train'], npz['y_test']]).astype(str).astype(object)
+return types.SimpleNamespace(data=X, target=y)
+"""
+    monkeypatch.setenv("PYTHONPATH", str(stand_in_sklearn(tmp_path, answer)))
     process_wide: list[object] = []
     monkeypatch.setattr(socket, "setdefaulttimeout", process_wide.append)
     arrays = sources.fetch_openml_source(tmp_path, Deadline(), n_train=TEST_FIXTURE.n_train)
@@ -148,6 +157,29 @@ def test_openml_is_asked_as_the_book_asks_in_a_child_process_and_split_as_the_bo
     assert (call["name"], call["version"], call["as_frame"]) == ("mnist_784", 1, False)
     assert "data_home" not in call and "cache" not in call, "scikit-learn's own cache"
     assert process_wide == [], "the loader's process keeps its socket settings"
+
+
+def test_openml_that_never_finishes_is_stopped_at_the_deadline_and_cleans_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its answers each come in time, the whole never does: the child is asked to stop."""
+    pid, scratch = tmp_path / "pid", tmp_path / "scratch"
+    endless = f"""
+open({str(pid)!r}, 'w').write(str(os.getpid()))
+os.mkdir({str(scratch)!r})
+try:
+    time.sleep(600)
+finally:
+    os.rmdir({str(scratch)!r})  # as scikit-learn's temporary folder goes
+"""
+    monkeypatch.setenv("PYTHONPATH", str(stand_in_sklearn(tmp_path, endless)))
+    started = time.monotonic()
+    with pytest.raises(SourceError, match="no complete answer within 6 s: gave up"):
+        sources.fetch_openml_source(tmp_path, Deadline(total_s=6.0))
+    assert time.monotonic() - started < 6 + 5
+    assert pid.exists() and not scratch.exists(), "stopped by TERM, not killed"
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pid.read_text()), 0)
 
 
 @pytest.mark.parametrize("network", ["refused", "silent"])

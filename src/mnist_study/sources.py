@@ -139,7 +139,7 @@ class BoundedDownloader:
 
     def expected(self, received: int, size: int, elapsed: float) -> float:
         """The seconds the rest should take; ``SourceError`` if more than the time left."""
-        if received > max(size, MAX_DOWNLOAD_BYTES):
+        if received > MAX_DOWNLOAD_BYTES:
             raise SourceError(f"more than {MAX_DOWNLOAD_BYTES / 1e6:.0f} MB, far more than MNIST")
         rate = received / max(elapsed, 1e-3)
         rest = (size - received) / rate if size > received else 0.0
