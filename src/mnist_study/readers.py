@@ -38,7 +38,7 @@ IDX_FILES = {
 # The layout of the widely used Kaggle copy: one image a row, the label first, then 784 pixels.
 CSV_FILES = {"train": "mnist_train.csv", "test": "mnist_test.csv"}
 CSV_ROW_BYTES = 785 * 4 + 1  # 785 numbers of at most three digits, a comma or "\r\n" after each
-CSV_HEADER_BYTES = 8 * 1024  # "label,1x1,1x2,…,28x28" is 5,676 bytes
+CSV_HEADER_BYTES = 8 * 1024  # "label,1x1,1x2,…,28x28" is 4,205 bytes
 UNREADABLE = (OSError, EOFError, ValueError, zlib.error, zipfile.BadZipFile, tarfile.TarError)
 
 
@@ -46,8 +46,8 @@ def check_rows(what: str, declared: int, name: str, spec: DatasetSpec | None) ->
     """``SourceError`` unless ``declared`` is the rows of ``name`` in ``spec`` (at most MNIST's)."""
     limit = (spec or MNIST_784).rows(name)
     if declared != limit if spec else declared > limit:
-        wanted = f"{limit:,} ({spec.name})" if spec else f"at most {limit:,}, as in MNIST"
-        raise SourceError(f"{what} declares {declared:,} rows, not {wanted}: not read")
+        wanted = f"not the {limit:,} of {spec.name}" if spec else f"more than MNIST's {limit:,}"
+        raise SourceError(f"{what} declares {declared:,} rows, {wanted}: not read")
 
 
 def read_exactly(stream: BinaryIO, size: int, what: str) -> np.ndarray:
