@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.server
 import io
 import logging
 import os
@@ -29,7 +30,7 @@ from mnist_study.data import (
     write_atomically,
 )
 from mnist_study.data import obtain_verified as obtain
-from mnist_study.digests import CANONICAL, FIXTURE, SourceError, array_sha256
+from mnist_study.digests import MNIST_784, TEST_FIXTURE, SourceError, array_sha256
 from mnist_study.sources import Deadline, Source
 
 Arrays = dict[str, np.ndarray]
@@ -72,6 +73,49 @@ def tmpfs(tmp_path: Path) -> Iterator[Callable[[int], Path]]:
         subprocess.run(["umount", "-l", str(folder)], check=True)
 
 
+class Trickle(http.server.BaseHTTPRequestHandler):
+    """Answers at once, then sends a byte every 20 ms for 30 s at most: a network that trickles."""
+
+    size = 0  # the length announced, 0 for none
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        if self.size:
+            self.send_header("Content-Length", str(self.size))
+        self.end_headers()
+        try:
+            for _ in range(1500):
+                self.wfile.write(b"\0")
+                self.wfile.flush()
+                time.sleep(0.02)
+        except OSError:  # the client gave up
+            pass
+
+    do_CONNECT = do_GET  # a proxy's tunnel for HTTPS, trickling too
+
+    def log_message(self, *_args: object) -> None:
+        """Quiet."""
+
+
+@pytest.fixture
+def trickling_url() -> Iterator[Callable[[int], str]]:
+    """``trickling_url(size)``: a loopback URL whose server trickles, announcing ``size`` bytes."""
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def start(size: int) -> str:
+        handler = type("SizedTrickle", (Trickle,), {"size": size})
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
 def make_read_only(folder: Path) -> None:
     """Remount a ``tmpfs`` folder read-only (as root, a folder's mode does not bind)."""
     subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
@@ -79,7 +123,10 @@ def make_read_only(folder: Path) -> None:
 
 def test_the_fixture_loads_as_the_book_has_mnist(fixture_file: Path) -> None:
     X_train, X_test, y_train, y_test = load_mnist(fixture=fixture_file)
-    assert (X_train.shape, X_test.shape) == ((FIXTURE.n_train, 784), (FIXTURE.n_test, 784))
+    assert (X_train.shape, X_test.shape) == (
+        (TEST_FIXTURE.n_train, 784),
+        (TEST_FIXTURE.n_test, 784),
+    )
     assert X_train.dtype == X_test.dtype == np.uint8
     assert y_train.dtype.kind == y_test.dtype.kind == "U"
     assert set(y_train) == set(y_test) == set("0123456789")
@@ -125,15 +172,15 @@ def test_sources_are_tried_in_turn_and_only_the_canonical_digests_accepted(
         source("honest", fixture_arrays, calls),
         source("never reached", fixture_arrays, calls),
     ]
-    np.testing.assert_equal(obtain(tmp_path, chain, FIXTURE), fixture_arrays)
+    np.testing.assert_equal(obtain(tmp_path, chain, TEST_FIXTURE), fixture_arrays)
     assert calls == ["down", "tampered", "honest"]
     assert "tampered: SHA-256 of X_train" in caplog.text
     assert files_in(tmp_path) == [CACHE_NAME]
-    np.testing.assert_equal(obtain(tmp_path, chain, FIXTURE), fixture_arrays)
+    np.testing.assert_equal(obtain(tmp_path, chain, TEST_FIXTURE), fixture_arrays)
     assert calls == ["down", "tampered", "honest"], "the second load reads the cache"
     (tmp_path / CACHE_NAME).unlink()
     with pytest.raises(MnistUnavailableError, match="  - tampered: SHA-256 of X_train"):
-        obtain(tmp_path, chain[1:2], FIXTURE)
+        obtain(tmp_path, chain[1:2], TEST_FIXTURE)
     assert files_in(tmp_path) == []
 
 
@@ -161,12 +208,12 @@ def test_a_damaged_cache_is_removed_with_a_plain_message_and_fetched_again(
         cache.write_bytes(lie)
     calls: list[str] = []
     np.testing.assert_equal(
-        obtain(tmp_path, [source("refetch", fixture_arrays, calls)], FIXTURE), fixture_arrays
+        obtain(tmp_path, [source("refetch", fixture_arrays, calls)], TEST_FIXTURE), fixture_arrays
     )
     assert calls == ["refetch"], "a damaged cache is never returned"
     assert f"{cache} is damaged or not" in caplog.text and "removed it" in caplog.text
     assert not any(word in caplog.text for word in ("Traceback", "pickle", "MemoryError"))
-    np.testing.assert_equal(obtain(tmp_path, [], FIXTURE), fixture_arrays)  # the new cache
+    np.testing.assert_equal(obtain(tmp_path, [], TEST_FIXTURE), fixture_arrays)  # the new cache
 
 
 @pytest.mark.parametrize(
@@ -185,7 +232,7 @@ def test_a_cache_that_cannot_be_written_says_what_to_do_and_the_data_is_still_re
         make_read_only(small_disk)
     elif fault == "a folder in the cache's place":
         cache.mkdir()
-    result = obtain(small_disk, [source("good", fixture_arrays, [])], FIXTURE)
+    result = obtain(small_disk, [source("good", fixture_arrays, [])], TEST_FIXTURE)
     np.testing.assert_equal(result, fixture_arrays)
     assert f"Could not cache the verified data in {cache} (" in caplog.text
     assert "cached it in" not in caplog.text
@@ -206,7 +253,7 @@ def test_an_interrupted_cache_write_leaves_no_file(
 
     monkeypatch.setattr(np, "savez_compressed", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        obtain(tmp_path, [source("good", fixture_arrays, [])], FIXTURE)
+        obtain(tmp_path, [source("good", fixture_arrays, [])], TEST_FIXTURE)
     assert files_in(tmp_path) == []
 
 
@@ -225,7 +272,7 @@ def test_the_loader_installs_no_signal_handler_and_leaves_the_umask_alone(
     try:
         with monkeypatch.context() as patch:
             patch.setattr(os, "umask", lambda mask: umask_calls.append(mask) or 0o027)
-            obtain(tmp_path, [Source("remote", fetch)], FIXTURE)
+            obtain(tmp_path, [Source("remote", fetch)], TEST_FIXTURE)
     finally:
         os.umask(previous)
     assert seen == handlers and umask_calls == []
@@ -256,7 +303,7 @@ def test_a_silent_network_is_given_up_at_the_deadline_saying_what_it_waited_for(
     silent_names = ("silent mirror", "silent Keras")
     started = time.monotonic()
     with caplog.at_level(logging.INFO), pytest.raises(MnistUnavailableError) as caught:
-        obtain(tmp_path, silent, FIXTURE, Deadline(total_s=1.5, wait_s=1.0))
+        obtain(tmp_path, silent, TEST_FIXTURE, Deadline(total_s=1.5, wait_s=1.0))
     assert time.monotonic() - started < 10
     lines = str(caught.value).splitlines()
     mirror, keras = (next(line for line in lines if f"{name}: " in line) for name in silent_names)
@@ -267,13 +314,63 @@ def test_a_silent_network_is_given_up_at_the_deadline_saying_what_it_waited_for(
     assert f"waiting for {silent_url}train-images-idx3-ubyte.gz (at most 1 s" in caplog.text
 
 
+def test_a_trickling_download_gives_up_once_it_cannot_finish_in_time_and_the_next_source_runs(
+    tmp_path: Path,
+    fixture_arrays: Arrays,
+    trickling_url: Callable[[int], str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """10 MB announced at 50 bytes a second: given up when the rate is known, not at the end."""
+    monkeypatch.setattr(sources, "PROGRESS_EVERY_S", 1.0)
+    url = trickling_url(10_000_000)
+    calls: list[str] = []
+    chain = [
+        Source("trickling mirror", partial(sources.fetch_idx_mirrors, mirrors=(url,))),
+        source("next", fixture_arrays, calls),
+    ]
+    started = time.monotonic()
+    with caplog.at_level(logging.INFO):
+        np.testing.assert_equal(
+            obtain(tmp_path, chain, TEST_FIXTURE, Deadline(30, 2)), fixture_arrays
+        )
+    assert time.monotonic() - started < sources.SETTLE_S + 5, "not the 30 s allowed"
+    assert calls == ["next"]
+    assert "0.0 of 10.0 MB received, about" in caplog.text, "a progress line, with the time to go"
+    assert "kB/s), the rest would take about" in caplog.text and " h; gave up with" in caplog.text
+
+
+def test_a_trickle_of_unknown_length_is_given_up_at_the_deadline_leaving_no_file(
+    tmp_path: Path,
+    fixture_arrays: Arrays,
+    trickling_url: Callable[[int], str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each byte comes well within the time allowed for an answer; the whole download does not."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    url = trickling_url(0)
+    calls: list[str] = []
+    chain = [
+        Source("trickling Keras", partial(sources.fetch_keras_npz, url=f"{url}mnist.npz")),
+        source("too late", fixture_arrays, calls),
+    ]
+    started = time.monotonic()
+    with pytest.raises(MnistUnavailableError) as caught:
+        obtain(tmp_path / "data", chain, TEST_FIXTURE, Deadline(total_s=3, wait_s=2))
+    assert time.monotonic() - started < 3 + 2 + 3
+    assert "trickling Keras: " in str(caught.value) and "unknown size; gave up" in str(caught.value)
+    assert calls == []
+    assert list((tmp_path / "tmp").iterdir()) == [], "no partial download"
+
+
 def test_a_second_first_run_waits_for_the_first_and_reads_what_it_cached(
     tmp_path: Path, fixture_arrays: Arrays, caplog: pytest.LogCaptureFixture
 ) -> None:
     calls: list[str] = []
     results: list[Arrays] = []
     chain = [source("second", fixture_arrays, calls)]
-    second = threading.Thread(target=lambda: results.append(obtain(tmp_path, chain, FIXTURE)))
+    second = threading.Thread(target=lambda: results.append(obtain(tmp_path, chain, TEST_FIXTURE)))
     with filelock.FileLock(tmp_path / LOCK), caplog.at_level(logging.INFO):  # the first run
         second.start()
         for _ in range(400):  # up to 20 s for the second run to reach the lock
@@ -299,21 +396,25 @@ def make_data(root: Path, environment: dict[str, str]) -> subprocess.CompletedPr
     )
 
 
+def behind_proxy(tmp_path: Path, proxy: str) -> dict[str, str]:
+    """An environment sending every request to ``proxy``, with no npm client and empty caches."""
+    for folder in ("empty-bin", "tmp"):
+        (tmp_path / folder).mkdir()
+    return {
+        **{key: value for key, value in os.environ.items() if "proxy" not in key.lower()},
+        **dict.fromkeys(["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"], proxy),
+        "PATH": str(tmp_path / "empty-bin"),
+        "SCIKIT_LEARN_DATA": str(tmp_path / "scikit_learn_data"),
+        "TMPDIR": str(tmp_path / "tmp"),
+        settings.DATA_DIR_ENV: str(tmp_path / "data"),
+    }
+
+
 def test_make_data_offline_lists_every_source_tried_and_how_to_place_files_then_exits_1(
     tmp_path: Path, root: Path, closed_port_url: str
 ) -> None:
     """Every request refused at a loopback proxy, no npm client, scikit-learn's cache empty."""
-    (tmp_path / "empty-bin").mkdir()
-    environment = {
-        **{key: value for key, value in os.environ.items() if "proxy" not in key.lower()},
-        **dict.fromkeys(
-            ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"], closed_port_url
-        ),
-        "PATH": str(tmp_path / "empty-bin"),
-        "SCIKIT_LEARN_DATA": str(tmp_path / "scikit_learn_data"),
-        settings.DATA_DIR_ENV: str(tmp_path / "data"),
-    }
-    result = make_data(root, environment)
+    result = make_data(root, behind_proxy(tmp_path, closed_port_url))
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     for expected in [
         "MNIST (OpenML mnist_784) could not be loaded. Sources tried, in order:",
@@ -331,6 +432,53 @@ def test_make_data_offline_lists_every_source_tried_and_how_to_place_files_then_
     assert files_in(tmp_path / "data") == []
 
 
+def test_make_data_stopped_by_sigterm_during_a_download_says_so_and_leaves_no_partial_file(
+    tmp_path: Path, root: Path, trickling_url: Callable[[int], str]
+) -> None:
+    """Every request goes to a proxy that trickles; TERM comes while a mirror's file trickles in."""
+    environment = behind_proxy(tmp_path, trickling_url(0))
+    command = [sys.executable, "-m", "tools.fetch_data"]
+    with subprocess.Popen(
+        command, cwd=root, env=environment, stderr=subprocess.PIPE, text=True
+    ) as run:
+        lines: list[str] = []
+        for line in run.stderr:
+            lines.append(line)
+            if "waiting for http://yann.lecun.com/" in line:
+                time.sleep(0.5)  # bytes are arriving
+                run.send_signal(signal.SIGTERM)
+                break
+        lines.extend(run.stderr)
+    output = "".join(lines)
+    assert run.returncode == 128 + signal.SIGTERM, output
+    assert "stopped by SIGTERM: no partial file is left" in output and "Traceback" not in output
+    assert list((tmp_path / "tmp").iterdir()) == [], "the download's temporary folder is gone"
+    assert files_in(tmp_path / "data") == []
+
+
+def test_a_dangling_data_link_is_named_and_nothing_is_fetched(tmp_path: Path) -> None:
+    (tmp_path / "data").symlink_to(tmp_path / "unplugged disk" / "mnist")
+    calls: list[str] = []
+    for folder in (tmp_path / "data", tmp_path / "data" / "mnist"):
+        with pytest.raises(
+            MnistUnavailableError,
+            match=r"data is a link to .*unplugged disk/mnist, which does not exist",
+        ):
+            load_mnist(data_dir=folder, sources=[source("remote", "not reached", calls)])
+    assert calls == [] and not (tmp_path / "unplugged disk").exists()
+
+
+@pytest.mark.parametrize("argument", ["data_dir", "fixture"])
+def test_an_empty_path_is_refused_rather_than_read_as_the_current_folder(
+    tmp_path: Path, fixture_arrays: Arrays, monkeypatch: pytest.MonkeyPatch, argument: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    calls: list[str] = []
+    with pytest.raises(ValueError, match=f'{argument}="" would mean the current folder'):
+        load_mnist(**{argument: ""}, sources=[source("remote", fixture_arrays, calls)])
+    assert calls == [] and list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.full_data
 def test_load_gives_the_canonical_digests_and_the_books_labels(
     monkeypatch: pytest.MonkeyPatch,
@@ -339,7 +487,7 @@ def test_load_gives_the_canonical_digests_and_the_books_labels(
     X_train, X_test, y_train, y_test = load_mnist()
     arrays = {"X_train": X_train, "X_test": X_test, "y_train": y_train, "y_test": y_test}
     digests = {name: array_sha256(a.astype(np.uint8)) for name, a in arrays.items()}
-    assert digests == CANONICAL.sha256, "the digests of digests.py, computed again"
+    assert digests == MNIST_784.sha256, "the digests of digests.py, computed again"
     assert X_train.shape == (60_000, 784) and X_test.dtype == np.uint8
     assert list(y_train[:5]) == ["5", "0", "4", "1", "9"]
 

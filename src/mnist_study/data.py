@@ -22,8 +22,9 @@ import filelock
 import numpy as np
 
 from mnist_study import settings
-from mnist_study.digests import CANONICAL, FIXTURE, Arrays, DatasetSpec, SourceError, verify
-from mnist_study.sources import Deadline, Source, default_sources, manual_instructions, read_npz
+from mnist_study.digests import MNIST_784, TEST_FIXTURE, Arrays, DatasetSpec, SourceError, verify
+from mnist_study.readers import read_npz
+from mnist_study.sources import Deadline, Source, default_sources, manual_instructions
 
 __all__ = ["MIN_SAMPLE", "MnistUnavailableError", "load_mnist", "stratified_subset"]
 
@@ -59,7 +60,7 @@ def read_cache(cache: Path, spec: DatasetSpec) -> tuple[Arrays | None, str]:
     if not cache.exists():
         return None, f"{cache} does not exist"
     try:
-        return verify(read_npz(cache), spec), ""
+        return verify(read_npz(cache, spec), spec), ""
     except SourceError as error:
         damage = f"{cache} is damaged or not {spec.name} ({error})"
     try:
@@ -102,6 +103,12 @@ def obtain_verified(
             f"{data_dir} is a file, not a folder: set {settings.DATA_DIR_ENV} to a folder "
             "(it is created if it does not exist)"
         )
+    for folder in (data_dir, *data_dir.parents):
+        if folder.is_symlink() and not folder.exists():
+            raise MnistUnavailableError(
+                f"{folder} is a link to {os.readlink(folder)}, which does not exist: create that "
+                f"folder, remove the link, or set {settings.DATA_DIR_ENV} to another folder"
+            )
     cache = data_dir / CACHE_NAME
     with fetch_lock(data_dir):
         arrays, reason = read_cache(cache, spec)
@@ -178,13 +185,16 @@ def load_mnist(
     ``sample`` keeps a stratified, seeded subset of that many training images (``MIN_SAMPLE`` at
     least) and the same fraction of the test images. ``fixture``, the path of the small committed
     test fixture (``tests/fixtures/mnist_784_fixture.npz``), reads it instead of the full dataset,
-    offline.
+    offline. An empty path is refused, as it would mean the current folder.
     """
-    spec = FIXTURE if fixture else CANONICAL
+    for name, path in (("data_dir", data_dir), ("fixture", fixture)):
+        if path is not None and os.fspath(path) == "":
+            raise ValueError(f'{name}="" would mean the current folder: give a path, or None')
+    spec = TEST_FIXTURE if fixture else MNIST_784
     check_sample(sample, spec)
     if fixture:
         try:
-            arrays = verify(read_npz(Path(fixture)), spec)
+            arrays = verify(read_npz(Path(fixture), spec), spec)
         except SourceError as error:
             raise MnistUnavailableError(f"Test fixture {fixture} is not usable: {error}") from None
     else:

