@@ -29,11 +29,11 @@ BUILD_DIR ?= build
 NOTEBOOKS ?= $(notdir $(wildcard $(NOTEBOOK_DIR)/[0-9][0-9]_*.ipynb))
 SMOKE_DIR := $(BUILD_DIR)/smoke
 # Nothing changes .venv while a run holds $(BUILD_DIR)/run.lock (the run itself excepted).
-FREE = $(PY) -m tools.run_notebooks free --build $(BUILD_DIR)
+FREE = $(PY) -m tools.run_notebooks free $(BUILD_DIR)
 # A run: the lock's holder checks the folders, takes the lock and starts a make of its own, which
 # installs, fetches the data and executes each notebook whose inputs changed (the rules at the end).
-RUN = exec $(PY) -m tools.run_notebooks run --build $(BUILD_DIR) --into $(2) -- \
-	$(MAKE) --no-print-directory -j$(JOBS) MODE=$(1)
+RUN = exec $(PY) -m tools.run_notebooks run $(BUILD_DIR) $(2) $(MAKE) --no-print-directory \
+	-j$(JOBS) MODE=$(1)
 
 # The Pythons whose wheels `make check-wheels` asks for: the series of PYTHON above, the oldest
 # at its oldest admitted release (pip would read 3.11 as 3.11.0).
@@ -132,7 +132,7 @@ lock: $(DEV_STAMP) ## Recompile both lock files with pip-compile, keeping their 
 	@$(PIP_COMPILE) --output-file requirements-dev.lock requirements-dev.in
 
 clean: ## Empty the results cache (.cache/ or MNIST_STUDY_CACHE_DIR) and build/ (keeps the dataset and .venv); refused during a run
-	@if [ -f $(STAMP) ]; then $(PY) -m tools.run_notebooks clean --build $(BUILD_DIR); else rm -rf .cache $(BUILD_DIR); fi
+	@if [ -f $(STAMP) ]; then $(PY) -m tools.run_notebooks clean $(BUILD_DIR); else rm -rf .cache $(BUILD_DIR); fi
 	rm -rf .pytest_cache .ruff_cache
 
 distclean: clean ## Also remove the dataset cache and the virtual environment
@@ -146,12 +146,12 @@ ifdef MNIST_STUDY_RUN
 ifeq ($(MODE),smoke)
 OUT_NOTEBOOKS := $(SMOKE_DIR)/notebooks
 OUT_FIGURES := $(SMOKE_DIR)/readme_images
-EXECUTE := $(PY) -m tools.execute --smoke --cache $(abspath $(BUILD_DIR))/smoke-cache
+FIXTURE_CACHE := $(abspath $(BUILD_DIR))/smoke-cache
 READY := $(DEV_STAMP)
 else
 OUT_NOTEBOOKS := $(NOTEBOOK_DIR)
 OUT_FIGURES := $(FIGURE_DIR)
-EXECUTE := $(PY) -m tools.execute
+FIXTURE_CACHE :=
 READY := data $(DEV_STAMP)
 endif
 KEYS := $(BUILD_DIR)/keys/$(MODE)
@@ -163,8 +163,8 @@ notebooks: $(addprefix $(OUT_NOTEBOOKS)/,$(NOTEBOOKS))
 $(KEYS)/%.key: FORCE | $(READY)
 	@$(PY) -m tools.run_notebooks key $(NOTEBOOK_DIR)/$*.ipynb $@ $(MODE)
 $(OUT_NOTEBOOKS)/%.ipynb: $(KEYS)/%.key $(if $(RERUN),FORCE) | $(READY)
-	@$(EXECUTE) $(NOTEBOOK_DIR)/$*.ipynb --into $(OUT_NOTEBOOKS) $(OUT_FIGURES) \
-		--scratch $(BUILD_DIR)/runs/$(MODE)/$* --progress $(PROGRESS)
+	@$(PY) -m tools.execute $(NOTEBOOK_DIR)/$*.ipynb $(OUT_NOTEBOOKS) $(OUT_FIGURES) \
+		$(BUILD_DIR)/runs/$(MODE)/$* $(PROGRESS) $(FIXTURE_CACHE)
 endif
 
 FORCE:

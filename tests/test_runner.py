@@ -250,15 +250,17 @@ def test_a_folder_it_cannot_write_is_said_before_any_work(
 
 def test_one_run_at_a_time_no_clean_and_no_install_during_it(project: Path, make: Make) -> None:
     """The lock is held all the run long: a second run, a clean, an install are refused."""
-    marker, release = project / "started", project / "release"
-    write_notebook(
-        project / "notebooks" / "02_second.ipynb",
-        FIGURE.format("02_second"),
-        waiting_cell(marker, until=f"Path(r'{release}').exists()"),
-    )
+    release = project / "release"
+    markers = [project / f"{name}.started" for name in ("01_first", "02_second")]
+    for marker in markers:
+        write_notebook(
+            project / "notebooks" / f"{marker.stem}.ipynb",
+            FIGURE.format(marker.stem),
+            waiting_cell(marker, until=f"Path(r'{release}').exists()"),
+        )
     (project / "cache" / "joblib").mkdir(parents=True)
     first = make("smoke")
-    wait_for([marker], first)
+    wait_for(markers, first)
     before = snapshot(project / "build", project / "cache")
     for attempt in (
         ["smoke"],
@@ -365,8 +367,10 @@ def test_sigkill_to_any_of_its_processes_ends_every_process_of_the_run(
     }[killed]
     victim.kill()
     (project / "release").touch()  # the other notebook may end: make lets it finish
-    finished(process, seconds=60)
+    _, err = finished(process, seconds=60)
     assert_all_ended(project, family, kernel)
+    if killed == "make":  # named as what it is, not as a hang-up
+        assert f"interrupted (the make that started it (PID {process.pid}) has ended)" in err
 
 
 def test_a_hang_up_that_nohup_ignores_stays_ignored(project: Path, make: Make) -> None:

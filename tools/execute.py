@@ -1,14 +1,14 @@
 """Execute one notebook with papermill, normalise it, then place it and its figures together.
 
-make's rule for each notebook runs ``python -m tools.execute NOTEBOOK --into NOTEBOOKS FIGURES
---scratch DIR``. The notebook runs in ``DIR`` (its figures in ``DIR/readme_images``); only once it
-has succeeded do it and its figures replace those in place, stop signals held off meanwhile. A
-line says each cell as it starts, and every ``--progress`` seconds that a long one still runs.
+``python -m tools.execute NOTEBOOK NOTEBOOKS FIGURES SCRATCH SECONDS [CACHE]`` (make's rule for
+each notebook): papermill runs it in ``SCRATCH``, its figures in ``SCRATCH/readme_images``; only
+once it has succeeded are it and its figures moved into the folders NOTEBOOKS and FIGURES. A line
+says each cell as it starts, and every SECONDS that a long one still runs. With CACHE (the results
+cache of a smoke run), it runs on the test fixture.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import signal
@@ -24,7 +24,7 @@ from nbstripout import strip_output
 
 from mnist_study.settings import CACHE_DIR_ENV
 from tools.paths import FIXTURE_FILE, KERNEL_ENVIRONMENT
-from tools.run_notebooks import STOP_SIGNALS, adopt_orphans, end_descendants, say, watch_parent
+from tools.run_notebooks import LINUX, STOP_SIGNALS, end_descendants, on_stop, say
 
 INJECTED_TAG = "injected-parameters"
 # What nbstripout's command strips by default, and what papermill and the kernel's version add.
@@ -39,10 +39,6 @@ EXTRA_KEYS = [
 def first_line(text: str) -> str:
     """The first line of ``text`` that is not blank, without a comment's or heading's ``#``."""
     return next((line.strip().lstrip("# ") for line in text.splitlines() if line.strip()), "")
-
-
-def injected(cell: nbformat.NotebookNode) -> bool:
-    return INJECTED_TAG in cell.metadata.get("tags", [])
 
 
 def normalise_notebook(notebook: nbformat.NotebookNode, path: Path) -> None:
@@ -63,19 +59,23 @@ def normalise_notebook(notebook: nbformat.NotebookNode, path: Path) -> None:
     nbformat.write(notebook, path)
 
 
-class Progress:
-    """nbclient's hook when a cell starts: a line naming it; and a line while it runs long."""
+def injected(cell: nbformat.NotebookNode) -> bool:
+    return INJECTED_TAG in cell.metadata.get("tags", [])
 
-    def __init__(self, notebook: Path, every: float) -> None:
-        self.name, self.every, self.labels, heading = notebook.stem, every, [], ""
+
+class Progress:
+    """nbclient's hook as a cell starts says so: its number, section heading and first line."""
+
+    def __init__(self, notebook: Path, seconds: float) -> None:
+        self.name, self.labels, heading = notebook.stem, [], ""
         for cell in nbformat.read(notebook, as_version=4).cells:
             titles = [line for line in cell.source.splitlines() if line.startswith("#")]
             if cell.cell_type == "markdown" and titles:
                 heading = f"{first_line(titles[-1])} › "
             elif cell.cell_type == "code":
-                self.labels.append((cell.source, f"{heading}{first_line(cell.source)}"))
+                self.labels.append((cell.source, f"{heading}{first_line(cell.source)}"[:100]))
         self.number, self.since = 0, time.monotonic()
-        threading.Thread(target=self.beat, daemon=True).start()
+        threading.Thread(target=self.beat, args=(seconds,), daemon=True).start()
 
     def start(self, cell: nbformat.NotebookNode, **_: object) -> None:
         while not injected(cell) and self.number < len(self.labels):  # empty cells are skipped
@@ -85,11 +85,10 @@ class Progress:
                 self.since = time.monotonic()
                 return say(f"{self.name} [{self.number}/{len(self.labels)}] {label}")
 
-    def beat(self) -> None:
-        while True:
-            time.sleep(self.every)
-            if self.number and time.monotonic() - self.since >= self.every:
-                running = time.monotonic() - self.since
+    def beat(self, seconds: float) -> None:
+        """Every ``seconds``, a line that a long cell still runs."""
+        while not time.sleep(seconds):
+            if self.number and (running := time.monotonic() - self.since) >= seconds:
                 say(
                     f"{self.name} [{self.number}/{len(self.labels)}] still running, {running:.0f} s"
                 )
@@ -108,23 +107,17 @@ def place(scratch: Path, name: str, notebooks: Path, figures: Path) -> None:
         os.replace(source, target)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status (128 + a stop signal's number)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("notebook", type=Path)
-    parser.add_argument("--into", type=Path, nargs=2, required=True, help="notebooks, figures")
-    parser.add_argument("--scratch", type=Path, required=True)
-    parser.add_argument("--smoke", action="store_true", help="run on the test fixture")
-    parser.add_argument("--cache", help="the results cache (the fixture's stay out of .cache/)")
-    parser.add_argument("--progress", type=float, default=30, help="seconds between lines")
-    args = parser.parse_args(argv)
-    notebook, scratch, name = args.notebook, args.scratch.resolve(), args.notebook.name
+def main(
+    notebook: Path, notebooks: str, figures: str, folder: str, seconds: str, *cache: str
+) -> int:
+    """Run, normalise and place ``notebook``; the exit status (128 + a stop signal's number)."""
+    scratch, name, started = Path(folder).resolve(), notebook.name, time.monotonic()
     shutil.rmtree(scratch, ignore_errors=True)  # an earlier failure's
     (scratch / "readme_images").mkdir(parents=True)
     os.environ.update(KERNEL_ENVIRONMENT, JUPYTER_RUNTIME_DIR=str(scratch))  # connection files
-    if args.cache:
-        os.environ[CACHE_DIR_ENV] = args.cache
-    adopt_orphans()
+    if cache:  # the fixture's results kept apart
+        os.environ[CACHE_DIR_ENV] = cache[0]
+    LINUX(36, 1)  # PR_SET_CHILD_SUBREAPER: what the kernel's processes leave becomes this one's
 
     def stop(signum: int, _frame: object) -> None:
         for each in STOP_SIGNALS:
@@ -134,26 +127,20 @@ def main(argv: list[str] | None = None) -> int:
         say(f"{notebook.stem}: stopped; nothing of it was placed.")
         os._exit(128 + signum)
 
-    for signum in STOP_SIGNALS:
-        if signal.getsignal(signum) != signal.SIG_IGN:  # nohup's stays ignored
-            signal.signal(signum, stop)
-    watch_parent()
-    started = time.monotonic()
-    parameters = {"sample": None, "fixture": str(FIXTURE_FILE) if args.smoke else None}
+    on_stop(stop)
+    parameters = {"sample": None, "fixture": str(FIXTURE_FILE) if cache else None}
     try:
-        progress = Progress(notebook, args.progress)  # raises as papermill would on no notebook
+        progress = Progress(notebook, float(seconds))  # raises as papermill would on no notebook
         executed = papermill.execute_notebook(
             notebook, scratch / name, {**parameters, "figure_dir": str(scratch / "readme_images")},
             kernel_name="python3", progress_bar=False, cwd=notebook.parent,
             on_cell_execute=progress.start, extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )  # fmt: skip
         normalise_notebook(executed, scratch / "normalised.ipynb")
-        place(scratch, name, *args.into)
+        place(scratch, name, Path(notebooks), Path(figures))
     except papermill.PapermillExecutionError as error:
-        say(
-            f"error: {name} failed in cell [{progress.number}] (`{first_line(error.source)[:60]}`)"
-            f": {error.ename}: {error.evalue}"
-        )
+        cell = f"cell [{progress.number}] (`{first_line(error.source)[:60]}`)"
+        say(f"error: {name} failed in {cell}: {error.ename}: {error.evalue}")
         say(
             f"Nothing of it was placed; what ran is kept in {scratch / name}. Fix the cell, re-run."
         )
@@ -170,4 +157,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(Path(sys.argv[1]), *sys.argv[2:]))
