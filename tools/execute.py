@@ -1,10 +1,7 @@
-"""Execute one notebook with papermill, normalise it, then place it and its figures together.
+"""Execute one notebook with papermill in a scratch folder, normalise it, place it and its figures.
 
-``python -m tools.execute NOTEBOOK NOTEBOOKS FIGURES SCRATCH SECONDS [CACHE]`` (make's rule for
-each notebook): papermill runs it in ``SCRATCH``, its figures in ``SCRATCH/readme_images``; only
-once it has succeeded are it and its figures moved into the folders NOTEBOOKS and FIGURES. A line
-says each cell as it starts, and every SECONDS that a long one still runs. With CACHE (the results
-cache of a smoke run), it runs on the test fixture.
+``python -m tools.execute NOTEBOOK NOTEBOOKS FIGURES SCRATCH SECONDS [CACHE]``: make's rule for a
+notebook. A line every SECONDS says a long cell still runs; with CACHE, it runs on the fixture.
 """
 
 from __future__ import annotations
@@ -42,11 +39,9 @@ def first_line(text: str) -> str:
 
 
 def normalise_notebook(notebook: nbformat.NotebookNode, path: Path) -> None:
-    """Write ``notebook`` to ``path`` as a reader's own run gives it: no injected cell, no timings.
-
-    Streams are joined as nbconvert does (the kernel sends them in varying chunks), execution
-    counts renumbered without the injected parameters cell, then nbstripout drops it and EXTRA_KEYS.
-    """
+    """Write ``notebook`` to ``path`` as a reader's own run gives it: no injected cell or timing."""
+    # Streams joined as nbconvert does (the kernel sends them in varying chunks), execution counts
+    # renumbered without the injected parameters cell, then nbstripout drops it and EXTRA_KEYS.
     CoalesceStreamsPreprocessor().preprocess(notebook, {})
     code = [c for c in notebook.cells if c.cell_type == "code" and not injected(c)]
     for count, cell in enumerate(code, start=1):

@@ -1,9 +1,7 @@
-"""Run the notebooks under the checkout's lock, and the small jobs make's rules ask of this module.
+"""A run of the notebooks under the checkout's lock, and the small jobs make's rules ask for.
 
-``run BUILD NOTEBOOKS FIGURES MAKE…``: say what would keep the run from writing, take
-``BUILD/run.lock``, start the make that executes the notebooks (``tools/execute.py``), pass it
-the stop signals, end what it left, say what ran. ``key NOTEBOOK KEYFILE MODE``: a notebook's
-input digest, for make. ``free BUILD``: refuse to change ``.venv`` during a run. ``clean BUILD``.
+``run BUILD NOTEBOOKS FIGURES MAKE…`` (the make that runs ``tools/execute.py`` per notebook),
+``key NOTEBOOK KEYFILE MODE``, ``free BUILD`` (no run holds the lock), ``clean BUILD``.
 """
 
 from __future__ import annotations
@@ -41,8 +39,8 @@ def say(message: str) -> None:
 
 
 def end_descendants(seconds: float = 5) -> None:
-    """SIGTERM every descendant (joblib's resource tracker, which ignores it, then cleans
-    /dev/shm), SIGKILL those left after ``seconds``, then remove what their PIDs left there."""
+    """SIGTERM every descendant, SIGKILL those left after ``seconds``, sweep their /dev/shm."""
+    # SIGTERM first: joblib's resource tracker ignores it, and cleans /dev/shm once the rest ended
     family = psutil.Process().children(recursive=True)
     pids = {process.pid for process in family}
     for signum in (signal.SIGTERM, signal.SIGKILL):
@@ -59,12 +57,10 @@ def end_descendants(seconds: float = 5) -> None:
 
 
 def watch_parent() -> None:
-    """Signal this process when its parent (make) ends, or handles a stop signal sent to it alone.
-
-    Hand-written: make waits for its recipes on an INT or HUP sent to it alone, and tells them
-    nothing; Linux shows a signal being handled as blocked (SigBlk in /proc/PID/status). It must be
-    seen twice, a quarter of a second apart: make blocks signals for moments.
-    """
+    """Signal this process when its parent make ends, or handles a stop signal sent to it alone."""
+    # Hand-written: make waits for its recipes on an INT or HUP sent to it alone, telling them
+    # nothing; Linux shows the signal being handled as blocked (SigBlk in /proc/PID/status). Seen
+    # twice, a quarter of a second apart: make blocks signals for moments.
     parent, status = os.getppid(), Path(f"/proc/{os.getppid()}/status")
 
     def watch() -> None:
