@@ -21,6 +21,7 @@ from tools.execute import normalise_notebook
 from tools.paths import KERNEL_ENVIRONMENT, NOTEBOOK_DIR, README_FIGURE_DIR, ROOT
 
 Make = Callable[..., subprocess.Popen[str]]
+DATA_DIR = os.environ.get("MNIST_STUDY_DATA_DIR")  # the person's own, before the tests' isolation
 PARAMETERS = "sample = None\nfixture = None\nfigure_dir = '.'"
 FIGURE = "from pathlib import Path\nPath(figure_dir, '{0}.png').write_bytes(b'png {0}')"
 
@@ -73,8 +74,11 @@ def make(project: Path) -> Iterator[Make]:
     env = {key: value for key, value in os.environ.items() if key != "MNIST_STUDY_RUN"}
     env["MNIST_STUDY_CACHE_DIR"] = str(project / "cache")
 
-    def start(*args: str, **popen: object) -> subprocess.Popen[str]:
+    def start(*args: str, data: bool = False, **popen: object) -> subprocess.Popen[str]:
         folders = [f"NOTEBOOK_DIR={project}/notebooks", f"BUILD_DIR={project}/build"]
+        if data:  # the full dataset: the person's folder, else the project's data/
+            env.pop("MNIST_STUDY_DATA_DIR")
+            env.update({"MNIST_STUDY_DATA_DIR": DATA_DIR} if DATA_DIR else {})
         command = ["make", "--no-print-directory", *args, *folders, "PROGRESS=1"]
         process = subprocess.Popen(
             command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True, **popen
@@ -172,6 +176,21 @@ def test_a_notebook_runs_again_only_when_what_it_depends_on_changed(
     assert {k: v for k, v in again.items() if "01_first" in k} == {
         k: v for k, v in first.items() if "01_first" in k
     }, "the same bytes again"
+
+
+@pytest.mark.full_data
+def test_make_figures_fetches_the_data_then_writes_each_notebook_over_itself(
+    project: Path, make: Make
+) -> None:
+    figures = project / "readme_images"
+    status, err = finished(make("figures", f"FIGURE_DIR={figures}", data=True))
+    assert status == 0 and "ran 2 notebooks" in err, err
+    assert (figures / "02_second.png").read_bytes() == b"png 02_second"
+    notebook = nbformat.read(project / "notebooks" / "02_second.ipynb", as_version=4)
+    assert [cell.execution_count for cell in notebook.cells[1:]] == [1, 2]
+    assert finished(make("figures", f"FIGURE_DIR={figures}", data=True))[1].endswith(
+        "nothing to run: no notebook's code, the library, the lock file or the data changed\n"
+    )
 
 
 def test_stream_chunks_are_merged_into_one_output(tmp_path: Path) -> None:
