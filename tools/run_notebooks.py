@@ -151,7 +151,8 @@ def run(build: Path, into: list[Path], command: list[str]) -> int:
             say(f"interrupted ({why}): {done}; no notebook was half-placed.")
             return 128 + got[0]
         if status == 0 and ran:
-            say(f"ran {len(ran)} notebooks in {time.monotonic() - started:.0f} s: {', '.join(ran)}")
+            seconds = time.monotonic() - started
+            say(f"ran {len(ran)} notebook(s) in {seconds:.0f} s: {', '.join(ran)}")
         elif status == 0:
             say(
                 "nothing to run: no notebook's code, the library, the lock file or the data changed"
