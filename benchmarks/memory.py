@@ -1,40 +1,42 @@
 """Peak memory of the main job and of each notebook, and its cell: ``python -m benchmarks.memory``.
 
-The runner of ``make figures`` (``tools.run_notebooks``, two notebooks at a time) runs in this
-process while a thread samples memory four times a second as PSS (proportional set size: a page
-shared by several processes, such as an array joblib's workers map from one file, counts once in
-all, split between them): of the whole job (this process, every kernel and every process a kernel
-starts), and of each notebook (its kernel and the processes it starts), each sample credited to
-the cell the notebook is running. Prints a Markdown table: per notebook, its peak, the cell, and
-the CPU time of its processes; then the job's peak and what ran at that moment. Records it in
-``benchmarks/MEMORY.md`` after a run of every notebook on the full data. ``--smoke`` runs on the
-test fixture instead. Run it on an empty cache (``make bench-memory``) to measure a first run.
+``make figures RERUN=1`` (every notebook, two at a time) runs as a child of this process while a
+thread samples memory four times a second as PSS (proportional set size: a page shared by several
+processes, such as an array joblib's workers map from one file, counts once in all, split between
+them): of the whole job (make and every process under it), and of each notebook (its kernel and
+the processes it starts, under the notebook's ``tools.execute`` process), each sample credited to
+the cell the notebook is running, read from the runner's progress lines. Prints a Markdown table:
+per notebook, its peak, the cell, and the CPU time of its processes; then the job's peak and what
+ran at that moment. Records it in ``benchmarks/MEMORY.md`` after a run of every notebook on the
+full data. ``--smoke`` runs on the test fixture instead. Run it on an empty cache
+(``make bench-memory``) to measure a first run.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import os
+import re
+import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import psutil
 
 from mnist_study import settings
-from tools import notebook_pool, run_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_SECONDS = 0.25
 # The goals: what a Binder session or a learner's laptop can give one notebook, and the job.
 NOTEBOOK_GOAL_GB = 2.0
 JOB_GOAL_GB = 4.0
+# The runner's line as a cell starts: "04_multiclass_error_analysis [12/40] Heading › first line"
+CELL_LINE = re.compile(r"^(\S+) \[(\d+)/\d+\] (?!still running)(.*)$")
 
 
 def tree(process: psutil.Process) -> list[psutil.Process]:
@@ -44,10 +46,10 @@ def tree(process: psutil.Process) -> list[psutil.Process]:
     return []
 
 
-def tree_pss(process: psutil.Process) -> int:
-    """PSS of a process tree in bytes (``/proc/PID/smaps_rollup``, read by psutil)."""
+def tree_pss(processes: list[psutil.Process]) -> int:
+    """PSS of processes in bytes (``/proc/PID/smaps_rollup``, read by psutil)."""
     total = 0
-    for member in tree(process):
+    for member in processes:
         with contextlib.suppress(psutil.Error):
             total += member.memory_full_info().pss
     return total
@@ -64,58 +66,61 @@ class Notebook:
 
 @dataclass
 class Watch:
-    """The notebooks running (their ``NotebookRun``), and the peaks seen."""
+    """The cell each notebook runs (from the progress lines), and the peaks seen."""
 
-    running: dict[str, Any] = field(default_factory=dict)
+    cells: dict[str, str] = field(default_factory=dict)
     notebooks: dict[str, Notebook] = field(default_factory=dict)
     peak: int = 0
     at_peak: dict[str, tuple[int, str]] = field(default_factory=dict)
     stop: threading.Event = field(default_factory=threading.Event)
 
 
-def where(run: Any) -> str:
-    """The cell a notebook runs: its number, as the runner counts, and its first line."""
-    number = run.labels[id(run.cell)][0]
-    first = notebook_pool.first_line(run.cell.source)
-    return f"[{number}] `{(first[:50] + '…') if len(first) > 50 else first}`"
+def read_progress(stream, watch: Watch) -> None:
+    """Echo the runner's lines, and note which cell each notebook runs."""
+    for line in stream:
+        sys.stderr.write(line)
+        found = CELL_LINE.match(line.rstrip("\n"))
+        if found:
+            name, number, label = found.groups()
+            label = label.split(" › ")[-1]
+            watch.cells[name] = f"[{number}] `{(label[:50] + '…') if len(label) > 50 else label}`"
 
 
-def sample_once(watch: Watch) -> None:
+def executors(make: psutil.Process) -> dict[str, psutil.Process]:
+    """The ``tools.execute`` process of each running notebook, by the notebook's name."""
+    found = {}
+    for process in tree(make):
+        with contextlib.suppress(psutil.Error):
+            command = process.cmdline()
+            if "tools.execute" in command:
+                name = next(Path(arg).stem for arg in command if arg.endswith(".ipynb"))
+                found[name] = process
+    return found
+
+
+def sample_once(watch: Watch, make: psutil.Process) -> None:
     """One sample: the whole job's PSS, and each running notebook's, credited to its cell."""
     now = {}
-    for name, run in list(watch.running.items()):
-        with contextlib.suppress(AttributeError, psutil.Error):
-            kernel = psutil.Process(run.client.km.provisioner.process.pid)
-            seen = watch.notebooks.setdefault(name, Notebook())
-            pss, cell = tree_pss(kernel), where(run)
-            now[name] = (pss, cell)
-            if pss > seen.peak:
-                seen.peak, seen.cell = pss, cell
-            for member in tree(kernel):
-                with contextlib.suppress(psutil.Error):
-                    times = member.cpu_times()
-                    seen.cpu[member.pid] = times.user + times.system
-    total = tree_pss(psutil.Process())
+    for name, executor in executors(make).items():
+        kernel = tree(executor)[1:]  # the kernel and what it starts, not the runner's process
+        seen = watch.notebooks.setdefault(name, Notebook())
+        pss, cell = tree_pss(kernel), watch.cells.get(name, "starting")
+        now[name] = (pss, cell)
+        if pss > seen.peak:
+            seen.peak, seen.cell = pss, cell
+        for member in kernel:
+            with contextlib.suppress(psutil.Error):
+                times = member.cpu_times()
+                seen.cpu[member.pid] = times.user + times.system
+    total = tree_pss(tree(make))
     if total > watch.peak:
         watch.peak, watch.at_peak = total, now
 
 
-def sample(watch: Watch) -> None:
+def sample(watch: Watch, make: psutil.Process) -> None:
     """Sample until told to stop."""
     while not watch.stop.wait(SAMPLE_SECONDS):
-        sample_once(watch)
-
-
-def watched(watch: Watch, start_cell):
-    """The runner's cell hook, also telling the sampler which notebook runs which cell."""
-
-    @functools.wraps(start_cell)
-    def starting(run, cell, **kwargs):
-        start_cell(run, cell, **kwargs)
-        if id(cell) in run.labels:
-            watch.running[run.notebook.stem] = run
-
-    return starting
+        sample_once(watch, make)
 
 
 def megabytes(folder: Path) -> int:
@@ -151,7 +156,7 @@ def table(watch: Watch, wall: float) -> list[str]:
         *lines,
         "",
         f"- the main job: {wall:,.0f} s wall, {cpu:,.0f} s of CPU in the notebooks' processes; "
-        f"peak {job:.2f} GB PSS (this process, the kernels and their workers), "
+        f"peak {job:.2f} GB PSS (make, the runner's processes, the kernels and their workers), "
         f"while {beside or 'no notebook'} ran",
         f"- largest notebook peak {worst:.2f} GB (goal ≤ {NOTEBOOK_GOAL_GB} GB): "
         + ("met" if worst <= NOTEBOOK_GOAL_GB else "NOT met"),
@@ -162,23 +167,27 @@ def table(watch: Watch, wall: float) -> list[str]:
 
 
 def main() -> int:
-    """Run the main job (or the notebooks named) through the runner, print the table."""
+    """Run the main job (or the notebooks named) through make, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="run on the test fixture")
-    parser.add_argument("notebooks", nargs="*", help="notebook names (default: all)")
+    parser.add_argument("notebooks", nargs="*", help="notebook file names (default: all)")
     args = parser.parse_args()
+    command = ["make", "--no-print-directory", "smoke" if args.smoke else "figures", "RERUN=1"]
+    if args.notebooks:
+        command.append(f"NOTEBOOKS={' '.join(args.notebooks)}")
     watch = Watch()
-    hook = notebook_pool.NotebookRun.start_cell
-    notebook_pool.NotebookRun.start_cell = watched(watch, hook)
-    sampler = threading.Thread(target=sample, args=(watch,), daemon=True)
-    sampler.start()
     started = time.perf_counter()
+    make = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    reader = threading.Thread(target=read_progress, args=(make.stderr, watch), daemon=True)
+    sampler = threading.Thread(target=sample, args=(watch, psutil.Process(make.pid)), daemon=True)
+    reader.start()
+    sampler.start()
     try:
-        status = run_notebooks.main([*(["--smoke"] if args.smoke else []), *args.notebooks])
+        status = make.wait()
     finally:
         watch.stop.set()
         sampler.join()
-        notebook_pool.NotebookRun.start_cell = hook
+        reader.join(timeout=5)
     lines = table(watch, time.perf_counter() - started)
     print("\n".join(lines))
     if status == 0 and not args.smoke and not args.notebooks:

@@ -166,7 +166,12 @@ def main() -> int:
         print("\n".join([*table(rows, rows[0]), "", *verdicts]))
         return 0
     rows = []
-    runner = [python, "-m", "tools.run_notebooks"]  # writes what make figures writes
+    runner = [
+        "make",
+        "--no-print-directory",
+        "figures",
+        "RERUN=1",
+    ]  # every notebook, even unchanged
     env = dict(os.environ)
     with tempfile.TemporaryDirectory(prefix="mnist-bench-cache-") as cache:
         env["MNIST_STUDY_CACHE_DIR"] = cache
@@ -174,18 +179,19 @@ def main() -> int:
             "baseline: book-style fits, stages 1–5", [python, "-m", "benchmarks.baseline"], env
         )
         rows.append(baseline)
-        rows.append(measure("cold: notebooks 01–05, empty cache", [*runner, *STAGES_1_TO_5], env))
-        rows.append(measure("warm: notebooks 01–05, cache filled", [*runner, *STAGES_1_TO_5], env))
+        stages = [*runner, f"NOTEBOOKS={' '.join(f'{name}.ipynb' for name in STAGES_1_TO_5)}"]
+        rows.append(measure("cold: notebooks 01–05, empty cache", stages, env))
+        rows.append(measure("warm: notebooks 01–05, cache filled", stages, env))
         rows.append(
             measure(
                 "warm: notebooks 01–05, one at a time",
-                [*runner, "--jobs", "1", *STAGES_1_TO_5],
+                [*stages, "JOBS=1"],
                 env,
             )
         )
     with tempfile.TemporaryDirectory(prefix="mnist-bench-cache-") as cache:
         env["MNIST_STUDY_CACHE_DIR"] = cache
-        # the runner inside benchmarks.memory, which also records each notebook's peak and cell
+        # make figures under benchmarks.memory, which also records each notebook's peak and cell
         memory = [python, "-m", "benchmarks.memory"]
         rows.append(measure("cold: main job, all notebooks, empty cache", memory, env))
         rows.append(measure("warm: main job, all notebooks, cache filled", runner, env))

@@ -1,44 +1,36 @@
-"""The notebook runner: normalised output, all or nothing, clear failures, clean stops, progress."""
+"""The runner, through make as a person runs it, on a miniature project in smoke mode."""
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
-import pty
-import select
-import shutil
+import re
 import signal
-import struct
 import subprocess
 import sys
-import termios
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import nbformat
 import psutil
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from tools import run_notebooks as runner
-from tools import screenshot
-from tools.lab import running_lab
-from tools.notebook_pool import normalise_notebook
+from tools.execute import normalise_notebook
 from tools.paths import KERNEL_ENVIRONMENT, NOTEBOOK_DIR, README_FIGURE_DIR, ROOT
 
-UNCHANGED = "Nothing under notebooks/ or readme_images/ was changed"
+Make = Callable[..., subprocess.Popen[str]]
+DATA_DIR = os.environ.get("MNIST_STUDY_DATA_DIR")  # the person's own, before the tests' isolation
+PARAMETERS = "sample = None\nfixture = None\nfigure_dir = '.'"
+FIGURE = "from pathlib import Path\nPath(figure_dir, '{0}.png').write_bytes(b'png {0}')"
 
 
-def write_notebook(path: Path, sources: list[str]) -> None:
-    """A notebook of code cells, the first one its parameters cell, under a section heading."""
-    notebook = new_notebook()
-    notebook.cells = [new_markdown_cell("## The section"), *map(new_code_cell, sources)]
+def write_notebook(path: Path, *sources: str) -> None:
+    """A notebook: a section heading, its parameters cell, then code cells."""
+    notebook = new_notebook(cells=[new_markdown_cell("## The section"), new_code_cell(PARAMETERS)])
+    notebook.cells += map(new_code_cell, sources)
     notebook.cells[1].metadata["tags"] = ["parameters"]
     notebook.metadata["kernelspec"] = {
         "display_name": "Python 3",
@@ -57,35 +49,8 @@ def snapshot(*folders: Path) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """A miniature project: two notebooks that write one figure each, and committed outputs."""
-    for name in ("notebooks", "readme_images"):
-        (tmp_path / name).mkdir()
-    figure = "from pathlib import Path\nPath(figure_dir, '{0}.png').write_bytes(b'png {0}')\n"
-    figure += "print('{0} done')"
-    for name in ("01_first", "02_second"):
-        write_notebook(
-            tmp_path / "notebooks" / f"{name}.ipynb", ['figure_dir = "."', figure.format(name)]
-        )
-    (tmp_path / "readme_images" / "01_first.png").write_bytes(b"committed figure")
-    return tmp_path
-
-
-def committed(project: Path) -> dict[str, str]:
-    return snapshot(project / "notebooks", project / "readme_images")
-
-
-def start_runner(root: Path, *args: str, **popen: Any) -> subprocess.Popen[str]:
-    """The runner on ``root`` as a separate process, its stderr captured."""
-    command = [sys.executable, "-m", "tools.run_notebooks", "--root", str(root), *args]
-    return subprocess.Popen(
-        command, **{"stderr": subprocess.PIPE, "text": True, "cwd": ROOT, **popen}
-    )
-
-
-def running_cell(marker: Path, until: str = "False") -> str:
-    """A cell that starts a child process, writes ``marker`` (its PID) and waits for ``until``."""
+def waiting_cell(marker: Path, until: str = "False") -> str:
+    """A cell that starts a child process (its PID in ``marker``), then waits for ``until``."""
     return (
         "import subprocess, sys, time\nfrom pathlib import Path\n"
         "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])\n"
@@ -94,15 +59,64 @@ def running_cell(marker: Path, until: str = "False") -> str:
     )
 
 
-def wait_until_running(process: subprocess.Popen[str], markers: list[Path]) -> None:
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """Two notebooks that write one figure each, run with make smoke into ``build/smoke``."""
+    (tmp_path / "notebooks").mkdir()
+    for name in ("01_first", "02_second"):
+        write_notebook(tmp_path / "notebooks" / f"{name}.ipynb", FIGURE.format(name))
+    return tmp_path
+
+
+@pytest.fixture
+def make(project: Path) -> Iterator[Make]:
+    """Start make on ``project``; afterwards, pass or fail, end every process the runs started."""
+    started: list[subprocess.Popen[str]] = []
+    env = {key: value for key, value in os.environ.items() if key != "MNIST_STUDY_RUN"}
+    env["MNIST_STUDY_CACHE_DIR"] = str(project / "cache")
+
+    def start(*args: str, data: bool = False, **popen: object) -> subprocess.Popen[str]:
+        folders = [f"NOTEBOOK_DIR={project}/notebooks", f"BUILD_DIR={project}/build"]
+        if data:  # the full dataset: the person's folder, else the project's data/
+            env.pop("MNIST_STUDY_DATA_DIR")
+            env.update({"MNIST_STUDY_DATA_DIR": DATA_DIR} if DATA_DIR else {})
+        command = ["make", "--no-print-directory", *args, *folders, "PROGRESS=1"]
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True, **popen
+        )
+        started.append(process)
+        return process
+
+    yield start
+    ours = [psutil.Process(p.pid) for p in started if psutil.pid_exists(p.pid)]
+    ours += [child for process in ours for child in process.children(recursive=True)]
+    for process in psutil.process_iter(["cmdline"]):
+        if str(project) in " ".join([cwd(process), *(process.info["cmdline"] or [])]):
+            ours.append(process)
+    for process in ours:
+        try:
+            process.kill()
+        except psutil.Error:
+            continue
+    psutil.wait_procs(ours, timeout=10)
+    for process in started:
+        process.communicate()
+
+
+def finished(process: subprocess.Popen[str], seconds: float = 180) -> tuple[int, str]:
+    _, err = process.communicate(timeout=seconds)
+    return process.returncode, err
+
+
+def wait_for(markers: list[Path], process: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + 120
     while not all(marker.exists() for marker in markers):
-        assert time.monotonic() < deadline, "the notebooks never started"
         assert process.poll() is None, process.communicate()[1]
+        assert time.monotonic() < deadline, "the notebooks never started"
         time.sleep(0.1)
 
 
-def wait_until_gone(pids: set[int], seconds: float = 30) -> None:
+def wait_until_gone(pids: set[int], seconds: float) -> None:
     """Wait until none of the processes runs (a zombie has ended)."""
     deadline = time.monotonic() + seconds
     while any(psutil.pid_exists(p) and psutil.Process(p).status() != "zombie" for p in pids):
@@ -110,29 +124,74 @@ def wait_until_gone(pids: set[int], seconds: float = 30) -> None:
         time.sleep(0.2)
 
 
-def test_a_run_writes_normalised_notebooks_and_figures_the_same_twice(project: Path) -> None:
-    times = project / "build" / "notebook-seconds.json"
-    times.parent.mkdir()
-    times.write_text(json.dumps({"00_removed": 3.0, "01_first": 999.0}))
-    assert runner.main(["--root", str(project)]) == 0
-    assert (project / "readme_images" / "01_first.png").read_bytes() == b"png 01_first"
-    assert (project / "readme_images" / "02_second.png").read_bytes() == b"png 02_second"
-    text = (project / "notebooks" / "01_first.ipynb").read_text()
+def test_a_notebook_runs_again_only_when_what_it_depends_on_changed(
+    project: Path, make: Make
+) -> None:
+    """Side by side, normalised, placed with its figure; then only what changed, in seconds."""
+    notebooks, smoke = project / "notebooks", project / "build" / "smoke"
+    for mine, other in (("01_first", "02_second"), ("02_second", "01_first")):
+        overlap = f"Path('{mine}.started').touch()\nimport time\n"
+        overlap += f"while not Path('{other}.started').exists():\n    time.sleep(0.05)"
+        environment = "import os\nprint(os.environ.get('MALLOC_MMAP_THRESHOLD_'))"
+        long = "# Fitting the forest\nimport time\ntime.sleep(2.5)"
+        cells = [FIGURE.format(mine), overlap, environment, *[long][: mine == "02_second"]]
+        write_notebook(notebooks / f"{mine}.ipynb", *cells)
+    status, err = finished(make("smoke"))
+    assert status == 0, err
+    assert "ran 2 notebook(s)" in err
+    assert (smoke / "readme_images" / "02_second.png").read_bytes() == b"png 02_second"
+    assert "02_second [5/5] The section › Fitting the forest" in err
+    assert re.search(r"^02_second \[5/5\] still running, [123] s$", err, re.M), "seen alive"
+    text = (smoke / "notebooks" / "01_first.ipynb").read_text()
     notebook = json.loads(text)
     code = notebook["cells"][1:]
-    assert [cell["execution_count"] for cell in code] == [1, 2], "no injected parameters cell"
-    assert code[1]["outputs"][0]["text"] == ["01_first done\n"]
+    assert [cell["execution_count"] for cell in code] == [1, 2, 3, 4], "no injected cell"
+    assert code[3]["outputs"][0]["text"] == [f"{KERNEL_ENVIRONMENT['MALLOC_MMAP_THRESHOLD_']}\n"]
     assert not {"papermill", "widgets"} & set(notebook["metadata"])
     assert "version" not in notebook["metadata"]["language_info"]
     assert all(set(cell["metadata"]) <= {"tags"} for cell in notebook["cells"])
     assert str(project) not in text
-    first = committed(project)
-    assert runner.main(["--root", str(project)]) == 0
-    assert committed(project) == first
-    assert list((project / "build" / "runs").iterdir()) == []
-    recorded = json.loads(times.read_text())
-    assert recorded["00_removed"] == 3.0 and recorded["01_first"] == 999.0  # the longest kept
-    assert 0 < recorded["02_second"] < 999
+    first = snapshot(smoke)
+    started = time.monotonic()
+    status, err = finished(make("smoke"))
+    assert (status, err.strip()) == (0, "nothing to run: no notebook's code, the library, "
+                                     "the lock file or the data changed")  # fmt: skip
+    assert time.monotonic() - started < 30
+    # a heading is no code; a new cell is
+    source = nbformat.read(notebooks / "01_first.ipynb", as_version=4)
+    source.cells[0].source = "## A new title"
+    nbformat.write(source, notebooks / "01_first.ipynb")
+    source = nbformat.read(notebooks / "02_second.ipynb", as_version=4)
+    source.cells = [cell for cell in source.cells if "started" not in cell.source]
+    source.cells.append(new_code_cell("print('added')"))
+    nbformat.write(source, notebooks / "02_second.ipynb")
+    status, err = finished(make(str(smoke / "notebooks" / "02_second.ipynb")))
+    assert status == 0 and "ran 1 notebook(s)" in err and "01_first" not in err, err
+    assert "added" in (smoke / "notebooks" / "02_second.ipynb").read_text()
+    source = nbformat.read(notebooks / "01_first.ipynb", as_version=4)
+    source.cells[0].source = "## The section"
+    nbformat.write(source, notebooks / "01_first.ipynb")
+    status, err = finished(make("smoke", "RERUN=1", "NOTEBOOKS=01_first.ipynb", "JOBS=1"))
+    assert status == 0 and "ran 1 notebook(s)" in err, err
+    again = snapshot(smoke)
+    assert {k: v for k, v in again.items() if "01_first" in k} == {
+        k: v for k, v in first.items() if "01_first" in k
+    }, "the same bytes again"
+
+
+@pytest.mark.full_data
+def test_make_figures_fetches_the_data_then_writes_each_notebook_over_itself(
+    project: Path, make: Make
+) -> None:
+    figures = project / "readme_images"
+    status, err = finished(make("figures", f"FIGURE_DIR={figures}", data=True))
+    assert status == 0 and "ran 2 notebook(s)" in err, err
+    assert (figures / "02_second.png").read_bytes() == b"png 02_second"
+    notebook = nbformat.read(project / "notebooks" / "02_second.ipynb", as_version=4)
+    assert [cell.execution_count for cell in notebook.cells[1:]] == [1, 2]
+    assert finished(make("figures", f"FIGURE_DIR={figures}", data=True))[1].endswith(
+        "nothing to run: no notebook's code, the library, the lock file or the data changed\n"
+    )
 
 
 def test_stream_chunks_are_merged_into_one_output(tmp_path: Path) -> None:
@@ -152,25 +211,22 @@ def test_stream_chunks_are_merged_into_one_output(tmp_path: Path) -> None:
     ]
 
 
-def test_kernels_start_with_the_memory_setting_of_tools_paths(project: Path) -> None:
-    """glibc's malloc threshold reaches the kernel, where it keeps notebook 06 within 2 GB."""
-    source = "import os\nprint(os.environ.get('MALLOC_MMAP_THRESHOLD_'))"
-    write_notebook(project / "notebooks" / "01_first.ipynb", ['figure_dir = "."', source])
-    assert runner.main(["--root", str(project), "01_first"]) == 0
-    cell = nbformat.read(project / "notebooks" / "01_first.ipynb", as_version=4).cells[2]
-    assert cell.outputs[0].text == f"{KERNEL_ENVIRONMENT['MALLOC_MMAP_THRESHOLD_']}\n"
-
-
-def test_notebooks_start_longest_first_by_their_longest_times(project: Path) -> None:
-    paths = [project / f"{name}.ipynb" for name in ("01_a", "02_b", "03_c", "04_d")]
-    times = project / "build" / "notebook-seconds.json"
-    assert runner.longest_first(paths, times) == paths  # nothing recorded: numbered order
-    times.parent.mkdir()
-    times.write_text(json.dumps({"01_a": 4.0, "02_b": 15.5, "04_d": 8.0}))
-    # 03_c was never timed (a new notebook may be long): it starts first
-    assert [p.stem for p in runner.longest_first(paths, times)] == ["03_c", "02_b", "04_d", "01_a"]
-    times.write_text('{"01_a": null')  # cut short: as if nothing were recorded
-    assert runner.longest_first(paths, times) == paths
+def test_a_failing_cell_is_named_and_the_notebook_beside_it_is_still_placed(
+    project: Path, make: Make
+) -> None:
+    marker = project / "child.pid"
+    wait = f"import time\nfrom pathlib import Path\nwhile not Path(r'{marker}').exists():\n"
+    write_notebook(project / "notebooks" / "01_first.ipynb", waiting_cell(marker, "True"), "1 / 0")
+    write_notebook(project / "notebooks" / "02_second.ipynb", wait + "    time.sleep(0.05)")
+    status, err = finished(make("smoke"))
+    assert status != 0
+    assert "01_first.ipynb failed in cell [3] (`1 / 0`): ZeroDivisionError: division by zero" in err
+    kept = project / "build" / "runs" / "smoke" / "01_first" / "01_first.ipynb"
+    assert f"Nothing of it was placed; what ran is kept in {kept}." in err
+    assert "1 / 0" in kept.read_text()
+    placed = project / "build" / "smoke" / "notebooks"
+    assert [path.name for path in placed.iterdir()] == ["02_second.ipynb"]
+    wait_until_gone({int(marker.read_text())}, seconds=10)
 
 
 @pytest.mark.parametrize(
@@ -179,384 +235,208 @@ def test_notebooks_start_longest_first_by_their_longest_times(project: Path) -> 
     ids=["unreadable", "kernel-dies"],
 )
 def test_a_failure_outside_the_cells_is_not_called_a_cells(
-    project: Path, capsys: pytest.CaptureFixture[str], source: str | None, failure: str
+    project: Path, make: Make, source: str | None, failure: str
 ) -> None:
     path = project / "notebooks" / "02_second.ipynb"
-    path.write_text("{ not a notebook") if source is None else write_notebook(
-        path, ['figure_dir = "."', source]
-    )
-    before = committed(project)
-    assert runner.main(["--root", str(project), "--jobs", "1"]) == 1
-    err = capsys.readouterr().err
+    path.write_text("{ not a notebook") if source is None else write_notebook(path, source)
+    status, err = finished(make("smoke", "NOTEBOOKS=02_second.ipynb"))
+    assert status != 0
     assert f"02_second.ipynb failed outside its cells: {failure}" in err
-    assert "not a cell's" in err and "Fix the cell" not in err
-    assert committed(project) == before
+    assert "not a cell's failure" in err and "Fix the cell" not in err
 
 
-def test_two_notebooks_run_side_by_side(project: Path) -> None:
-    """Each notebook waits for the other to have started: this passes only if they overlap."""
-    for mine, other in (("01_first", "02_second"), ("02_second", "01_first")):
-        cell = f"from pathlib import Path\nPath('{mine}.started').touch()\n"
-        cell += f"import time\nwhile not Path('{other}.started').exists():\n    time.sleep(0.05)"
-        write_notebook(project / "notebooks" / f"{mine}.ipynb", ['figure_dir = "."', cell])
-    assert runner.main(["--root", str(project), "--jobs", "2"]) == 0
-
-
-def test_a_failing_cell_is_named_stops_the_other_notebook_and_changes_nothing(
-    project: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    marker = project / "running"
-    write_notebook(
-        project / "notebooks" / "01_first.ipynb", ['figure_dir = "."', running_cell(marker)]
-    )
-    wait = f"import time\nfrom pathlib import Path\nwhile not Path(r'{marker}').exists():\n"
-    wait += "    time.sleep(0.05)"
-    write_notebook(project / "notebooks" / "02_second.ipynb", ['figure_dir = "."', wait, "1 / 0"])
-    before = committed(project)
-    assert runner.main(["--root", str(project), "--jobs", "2"]) == 1
-    err = capsys.readouterr().err
-    assert (
-        "02_second.ipynb failed in cell [3] (`1 / 0`): ZeroDivisionError: division by zero" in err
-    )
-    assert (
-        f"{UNCHANGED} (what ran is kept in build/runs/" in err and "Fix the cell and re-run" in err
-    )
-    assert committed(project) == before
-    wait_until_gone({int(marker.read_text())}, seconds=10)
-
-
-def test_no_process_a_notebook_started_outlives_it(project: Path) -> None:
-    """A grandchild whose parent has exited, ignoring SIGTERM as loky's resource tracker does."""
-    marker = project / "grandchild.pid"
-    inner = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(300)"
-    outer = "import subprocess as s, sys; print(s.Popen([sys.executable, '-c', "
-    # its streams not the cell's pipes: else subprocess.run would wait for it (300 s)
-    outer += f"{inner!r}], stdout=s.DEVNULL, stderr=s.DEVNULL).pid)"
-    cell = "import subprocess, sys\nfrom pathlib import Path\n"
-    cell += (
-        f"out = subprocess.run([sys.executable, '-c', {outer!r}], capture_output=True, text=True)"
-    )
-    cell += f"\nPath(r'{marker}').write_text(out.stdout)"
-    write_notebook(project / "notebooks" / "01_first.ipynb", ['figure_dir = "."', cell])
-    assert runner.main(["--root", str(project), "01_first"]) == 0
-    wait_until_gone({int(marker.read_text())}, seconds=5)
-
-
-def test_command_line_mistakes_are_refused(project: Path) -> None:
-    with pytest.raises(SystemExit):
-        runner.main(["--root", str(project), "--jobs", "0"])
-    with pytest.raises(SystemExit, match="no such notebook: 07_missing"):
-        runner.main(["--root", str(project), "07_missing"])
-
-
-@pytest.mark.parametrize("case", ["build-is-a-file", "smoke-is-a-symlink", "figures-is-a-file"])
+@pytest.mark.parametrize("case", ["build-is-a-file", "smoke-is-a-symlink", "another-file-system"])
 def test_a_folder_it_cannot_write_is_said_before_any_work(
-    project: Path, capsys: pytest.CaptureFixture[str], case: str
+    project: Path, make: Make, case: str
 ) -> None:
-    build, figures = project / "build", project / "readme_images"
+    build = project / "build"
+    arguments = ["smoke"]
     if case == "build-is-a-file":
         build.write_text("")
-        said = "build is a file, not a folder"
+        said = f"{build} is a file, not a folder"
     elif case == "smoke-is-a-symlink":
         build.mkdir()
         (build / "smoke").symlink_to(project)
-        said = "build/smoke is a symbolic link"
-    else:
-        shutil.rmtree(figures)
-        figures.write_text("")
-        said = "readme_images is a file, not a folder"
+        said = f"{build}/smoke is a symbolic link"
+    else:  # /dev/shm is a tmpfs of its own
+        figures = Path("/dev/shm") / f"figures-{os.getpid()}"
+        arguments = ["figures", f"FIGURE_DIR={figures}"]
+        said = f"/dev/shm is on another file system than {build}/"
     started = time.monotonic()
-    assert runner.main(["--root", str(project), *(["--smoke"] if "smoke" in case else [])]) == 1
-    assert time.monotonic() - started < 5, "no notebook was run"
-    err = capsys.readouterr().err
-    assert err.startswith(f"error: {said}") and err.endswith("Nothing was run.\n")
-    assert err.count("\n") == 1, "one plain line"
+    status, err = finished(make(*arguments))
+    assert status != 0 and time.monotonic() - started < 20
+    assert f"error: {said}" in err and "Nothing was run." in err
 
 
-@pytest.mark.parametrize(
-    ("namespace", "said"),
-    [
-        ("--mount", "readme_images/ is not writable"),  # a read-only mount: root ignores modes
-        ("--net", "is the loopback interface down? (`ip link set lo up`)"),  # lo starts down
-    ],
-)
-def test_a_read_only_folder_or_a_loopback_down_is_said_before_any_work(
-    project: Path, namespace: str, said: str
-) -> None:
-    if shutil.which("unshare") is None or os.geteuid() != 0:
-        pytest.skip("needs root and unshare for a mount or network namespace")
-    run = f"exec {sys.executable} -m tools.run_notebooks --root {project}"
-    if namespace == "--mount":
-        run = f"mount -t tmpfs -o ro tmpfs {project / 'readme_images'} && {run}"
-    command = ["unshare", namespace, "sh", "-c", run]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 1, result.stderr
-    assert said in result.stderr and result.stderr.endswith("Nothing was run.\n")
-
-
-def test_one_run_at_a_time_and_no_clean_during_it(
-    project: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """The lock is held all the run long: a second run and a clean are refused, touch nothing."""
-    marker, release = project / "started", project / "release"
-    cells = [
-        'figure_dir = "."',
-        "from pathlib import Path\nPath(figure_dir, '02_second.png').write_bytes(b'first')",
-    ]
-    cells.append(running_cell(marker, until=f"Path(r'{release}').exists()"))
-    write_notebook(project / "notebooks" / "02_second.ipynb", cells)
-    (project / ".cache").mkdir()
-    first = start_runner(project, "--jobs", "1")
-    wait_until_running(first, [marker])
-    staged = snapshot(project / "build", project / ".cache")
-    before = committed(project)
-    assert runner.main(["--root", str(project)]) == 1
-    assert runner.main(["--root", str(project), "--clean"]) == 1
-    assert capsys.readouterr().err.count("build/run.lock is held") == 2
-    assert snapshot(project / "build", project / ".cache") == staged
-    assert committed(project) == before
+def test_one_run_at_a_time_no_clean_and_no_install_during_it(project: Path, make: Make) -> None:
+    """The lock is held all the run long: a second run, a clean, an install are refused."""
+    release = project / "release"
+    markers = [project / f"{name}.started" for name in ("01_first", "02_second")]
+    for marker in markers:
+        write_notebook(
+            project / "notebooks" / f"{marker.stem}.ipynb",
+            FIGURE.format(marker.stem),
+            waiting_cell(marker, until=f"Path(r'{release}').exists()"),
+        )
+    (project / "cache" / "joblib").mkdir(parents=True)
+    first = make("smoke")
+    wait_for(markers, first)
+    before = snapshot(project / "build", project / "cache")
+    for attempt in (
+        ["smoke"],
+        ["clean"],
+        ["-W", "src/mnist_study/__init__.py", ".venv/.installed"],
+    ):
+        status, err = finished(make(*attempt))
+        assert status != 0 and "run.lock is held" in err, attempt
+    assert snapshot(project / "build", project / "cache") == before
     release.touch()
-    assert first.wait(timeout=120) == 0, first.communicate()[1]
-    assert (project / "readme_images" / "02_second.png").read_bytes() == b"first"
-    assert runner.main(["--root", str(project), "--clean"]) == 0
-    assert not (project / ".cache").exists()
-    assert [p.name for p in (project / "build").iterdir()] == ["run.lock"]
+    status, err = finished(first)
+    assert status == 0, err
+    assert finished(make("clean"))[0] == 0
+    assert not (project / "cache").exists(), "MNIST_STUDY_CACHE_DIR's cache is emptied"
+    assert [path.name for path in (project / "build").iterdir()] == ["run.lock"]
 
 
-@pytest.mark.parametrize(
-    ("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)]
-)
-def test_a_signal_stops_every_process_and_changes_nothing(
-    project: Path, signum: signal.Signals, status: int
-) -> None:
-    """Two notebooks running, each kernel with a child, one waiting: the signal ends them all;
-    what the first one's joblib workers memory-map in /dev/shm is removed."""
-    markers = [project / f"{name}.running" for name in ("01_first", "02_second")]
-    shared = (
-        "import os, threading, time\nimport numpy as np\nfrom joblib import Parallel, delayed\n"
+def kernel_with_workers(folder: Path) -> str:
+    """A cell: joblib's workers memory-map an array in /dev/shm; a child in a session of its own."""
+    return (
+        "import os, subprocess, sys, threading, time\nimport numpy as np\n"
+        "from pathlib import Path\nfrom joblib import Parallel, delayed\n"
         "work = lambda: Parallel(n_jobs=2, max_nbytes=1)(delayed(time.sleep)(300 + a[0]) "
         "for a in [np.zeros(1000)] * 2)\nthreading.Thread(target=work, daemon=True).start()\n"
         "while not list(Path('/dev/shm').glob(f'joblib_memmapping_folder_{os.getpid()}_*')):\n"
-        f"    time.sleep(0.1)\nPath(r'{project / 'kernel'}').write_text(str(os.getpid()))"
+        "    time.sleep(0.1)\n"
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'], "
+        "start_new_session=True)\n"
+        f"Path(r'{folder / 'kernel'}').write_text(str(os.getpid()))"
     )
+
+
+def running_pair(project: Path, make: Make) -> tuple[subprocess.Popen[str], set[int], str]:
+    """Both notebooks running, the first with workers: make, the run's processes, the kernel."""
+    markers = [project / f"{name}.running" for name in ("01_first", "02_second")]
     for marker in markers:
-        figure = (
-            f"from pathlib import Path\nPath(figure_dir, '{marker.stem}.png').write_bytes(b'new')"
-        )
-        write_notebook(
-            project / "notebooks" / f"{marker.stem}.ipynb",
-            ['figure_dir = "."', figure, *[shared][: marker == markers[0]], running_cell(marker)],
-        )
-    write_notebook(project / "notebooks" / "03_third.ipynb", ['figure_dir = "."'])
-    before = committed(project)
-    process = start_runner(project, "--jobs", "2")
-    wait_until_running(process, markers)
+        release = f"Path(r'{project / 'release'}').exists()"
+        cells = [FIGURE.format(marker.stem), waiting_cell(marker, until=release)]
+        if marker == markers[0]:
+            cells.insert(1, kernel_with_workers(project))
+        write_notebook(project / "notebooks" / f"{marker.stem}.ipynb", *cells)
+    process = make("smoke", start_new_session=True)
+    wait_for([*markers, project / "kernel"], process)
+    time.sleep(0.5)  # the child in its own session has started
     family = {child.pid for child in psutil.Process(process.pid).children(recursive=True)}
     assert {int(marker.read_text()) for marker in markers} <= family
     kernel = (project / "kernel").read_text()
     assert list(Path("/dev/shm").glob(f"*{kernel}*")), "joblib's files are there"
-    started = time.monotonic()
-    process.send_signal(signum)
-    _, err = process.communicate(timeout=60)
-    assert process.returncode == status, err
-    assert time.monotonic() - started < 15
-    assert (
-        err.strip().splitlines()[-1]
-        == f"interrupted ({signum.name}): nothing under notebooks/ or readme_images/ was changed."
-    )
-    assert "Traceback" not in err
-    wait_until_gone(family, seconds=5)
-    assert committed(project) == before
-    assert list((project / "build" / "runs").iterdir()) == [], "the staging folder was left"
+    return process, family, kernel
+
+
+def assert_all_ended(project: Path, family: set[int], kernel: str) -> None:
+    wait_until_gone(family, seconds=30)
     assert list(Path("/dev/shm").glob(f"*{kernel}*")) == []
+    assert [p.pid for p in psutil.process_iter() if str(project) in cwd(p)] == [], "none left"
 
 
-def test_a_hang_up_that_nohup_ignores_stays_ignored(project: Path) -> None:
+def cwd(process: psutil.Process) -> str:
+    """A process's working folder (a child in a session of its own keeps the kernel's)."""
+    try:
+        return process.cwd()
+    except psutil.Error:
+        return ""
+
+
+@pytest.mark.parametrize(
+    ("signum", "group"),
+    [
+        (signal.SIGINT, True),
+        (signal.SIGINT, False),
+        (signal.SIGTERM, False),
+        (signal.SIGHUP, False),
+    ],
+    ids=["ctrl-c", "int-to-make-alone", "term-to-make", "hup-to-make-alone"],
+)
+def test_a_signal_stops_every_process_and_places_nothing(
+    project: Path, make: Make, signum: signal.Signals, group: bool
+) -> None:
+    process, family, kernel = running_pair(project, make)
+    started = time.monotonic()
+    os.killpg(process.pid, signum) if group else process.send_signal(signum)
+    status, err = finished(process, seconds=60)
+    assert status != 0, err
+    assert time.monotonic() - started < 30, "within seconds, on a busy machine too"
+    assert f"interrupted ({signum.name}): none had finished; no notebook was half-placed." in err
+    assert "Traceback" not in err
+    assert_all_ended(project, family, kernel)
+    assert not list((project / "build" / "smoke").rglob("*.*")), "nothing placed"
+    assert not (project / "build" / "runs" / "smoke" / "01_first").exists(), "no scratch left"
+
+
+@pytest.mark.parametrize("killed", ["make", "the lock holder", "a notebook's process"])
+def test_sigkill_to_any_of_its_processes_ends_every_process_of_the_run(
+    project: Path, make: Make, killed: str
+) -> None:
+    process, family, kernel = running_pair(project, make)
+    (holder,) = psutil.Process(process.pid).children()
+    victim = {
+        "make": psutil.Process(process.pid),
+        "the lock holder": holder,
+        "a notebook's process": next(
+            p for p in holder.children(recursive=True) if "tools.execute" in " ".join(p.cmdline())
+        ),
+    }[killed]
+    victim.kill()
+    (project / "release").touch()  # the other notebook may end: make lets it finish
+    _, err = finished(process, seconds=60)
+    assert_all_ended(project, family, kernel)
+    if killed == "make":  # named as what it is, not as a hang-up
+        assert f"interrupted (the make that started it (PID {process.pid}) has ended)" in err
+
+
+def test_a_hang_up_that_nohup_ignores_stays_ignored(project: Path, make: Make) -> None:
     """`nohup make smoke &`, then the terminal closes: a SIGHUP to the group changes nothing."""
     marker, release = project / "started", project / "release"
     write_notebook(
         project / "notebooks" / "02_second.ipynb",
-        ['figure_dir = "."', running_cell(marker, until=f"Path(r'{release}').exists()")],
+        waiting_cell(marker, until=f"Path(r'{release}').exists()"),
     )
 
     def as_nohup() -> None:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
-    process = start_runner(project, preexec_fn=as_nohup, start_new_session=True)
-    wait_until_running(process, [marker])
+    process = make("smoke", preexec_fn=as_nohup, start_new_session=True)
+    wait_for([marker], process)
     os.killpg(process.pid, signal.SIGHUP)
     time.sleep(1)
     release.touch()
-    _, err = process.communicate(timeout=120)
-    assert process.returncode == 0, err
-    assert "Traceback" not in err and "interrupted" not in err
+    status, err = finished(process)
+    assert status == 0, err
+    assert "interrupted" not in err and "ran 2 notebook(s)" in err
 
 
-@pytest.mark.parametrize("killed", ["make", "the runner"])
-def test_sigkill_to_make_or_the_runner_ends_every_process_it_started(
-    project: Path, killed: str
-) -> None:
-    """make SIGKILLed: the runner hangs up and ends its kernels. The runner SIGKILLed: the
-    kernel's guard sees its pipe close and ends the kernel's group, its child included."""
-    marker = project / "started"
-    write_notebook(
-        project / "notebooks" / "02_second.ipynb", ['figure_dir = "."', running_cell(marker)]
-    )
-    (project / "Makefile").write_text(
-        f"run:\n\t@{sys.executable} -m tools.run_notebooks --root {project} 02_second\n"
-    )
-    make = subprocess.Popen(
-        ["make", "-s", "-f", str(project / "Makefile"), "run"],
-        cwd=ROOT,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    wait_until_running(make, [marker])
-    family = {child.pid for child in psutil.Process(make.pid).children(recursive=True)}
-    assert int(marker.read_text()) in family
-    if killed == "make":
-        make.kill()
-    else:
-        (runner_process,) = psutil.Process(make.pid).children()
-        runner_process.kill()
-    make.wait()
-    wait_until_gone(family, seconds=20)
-    assert killed != "make" or list((project / "build" / "runs").iterdir()) == []
-
-
-def read_terminal(leader: int, until: float) -> str:
-    """What was written to the terminal whose leader side is ``leader``, until ``until``."""
-    screen = b""
-    while time.monotonic() < until:
-        if not select.select([leader], [], [], 0.2)[0]:
-            continue
-        try:
-            screen += os.read(leader, 65536)
-        except OSError:  # every writer has closed it
-            break
-    return screen.decode(errors="replace")
-
-
-def test_progress_says_which_cell_runs_and_that_it_is_alive(project: Path) -> None:
-    """On a terminal: the notebook, its cell's heading and first line, the seconds; no ETA."""
-    marker, release = project / "started", project / "release"
-    cell = (
-        f"# Fitting the forest\nfrom pathlib import Path\nPath(r'{marker}').touch()\nimport time\n"
-    )
-    cell += f"while not Path(r'{release}').exists():\n    time.sleep(0.1)"
-    write_notebook(project / "notebooks" / "02_second.ipynb", ['figure_dir = "."', cell])
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 200, 0, 0))
-    process = start_runner(project, "02_second", stderr=follower)
-    os.close(follower)
-    try:
-        wait_until_running(process, [marker])
-        text = read_terminal(leader, time.monotonic() + 4)
-    finally:
-        release.touch()
-        process.wait(timeout=120)
-        text += read_terminal(leader, time.monotonic() + 10)
-        os.close(leader)
-    shown = [line for line in text.split("\r") if line.startswith("02_second: 1/2 cells done")]
-    assert [line for line in shown if "The section › Fitting the forest" in line], text
-    seconds = {line.split("in cell 2 for ")[1].split(" s")[0] for line in shown if "cell 2" in line}
-    assert len(seconds) >= 2, "the seconds go on while the cell runs"
-    assert "s/it" not in text and "<" not in text, "no estimate of the time left"
-    assert "\r[1/1] 02_second.ipynb done in" in text, "the line done starts at the line's start"
-    assert process.returncode == 0
-
-
-def failing_moves(monkeypatch: pytest.MonkeyPatch, failing: set[int], error: BaseException) -> None:
-    """Make the calls to ``os.replace`` numbered in ``failing`` raise ``error``."""
-    replace, moves = os.replace, []
-
-    def move(source: Path, target: Path) -> None:
-        moves.append(target)
-        if len(moves) in failing:
-            raise error
-        replace(source, target)
-
-    monkeypatch.setattr(os, "replace", move)
-
-
-def test_a_folder_where_a_figure_goes_changes_nothing(
-    project: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    (project / "readme_images" / "02_second.png").mkdir()
-    before = committed(project)
-    assert runner.main(["--root", str(project)]) == 1
-    err = capsys.readouterr().err
-    assert "could not write readme_images/02_second.png: Is a directory" in err
-    assert f"{UNCHANGED}." in err and "Traceback" not in err
-    assert committed(project) == before
-
-
-@pytest.fixture
-def staged_pairs(tmp_path: Path) -> Iterator[list[tuple[Path, Path]]]:
-    """Two committed files and three staged ones (one of them new), as (staged, target) pairs;
-    the stop signals' handlers as they were (moving files back ignores them)."""
-    for folder in ("notebooks", "readme_images", "stage"):
-        (tmp_path / folder).mkdir()
-    (tmp_path / "notebooks" / "a.ipynb").write_text("old a")
-    (tmp_path / "readme_images" / "b.png").write_text("old b")
-    pairs = []
-    for name, folder in (
-        ("a.ipynb", "notebooks"),
-        ("b.png", "readme_images"),
-        ("c.png", "readme_images"),
-    ):
-        (tmp_path / "stage" / name).write_text(f"new {name}")
-        pairs.append((tmp_path / "stage" / name, tmp_path / folder / name))
-    handlers = {signum: signal.getsignal(signum) for signum in runner.STOP_SIGNALS}
-    yield pairs
-    for signum, handler in handlers.items():
-        signal.signal(signum, handler)
-
-
-def test_a_signal_during_the_move_is_rolled_back(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, staged_pairs: list[tuple[Path, Path]]
-) -> None:
-    pairs = staged_pairs
-    before = committed(tmp_path)
-    failing_moves(monkeypatch, {3}, runner.Stopped(signal.SIGTERM))
-    with pytest.raises(runner.Stopped):
-        runner.move_into_place(pairs, tmp_path / "previous", tmp_path)
-    assert committed(tmp_path) == before
-
-
-def test_a_file_that_cannot_be_put_back_is_named_with_its_copy(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, staged_pairs: list[tuple[Path, Path]]
-) -> None:
-    """The third move fails, then putting the second's target back fails too: both are said."""
-    pairs = staged_pairs
-    failing_moves(monkeypatch, {3, 4}, OSError(28, "No space left on device"))
-    with pytest.raises(runner.PlacingError) as raised:
-        runner.move_into_place(pairs, tmp_path / "previous", tmp_path)
-    assert not raised.value.restored
-    assert "could not write readme_images/c.png" in str(raised.value)
-    assert "could not put back b.png" in str(raised.value)
-    assert (tmp_path / "previous" / "1").read_text() == "old b"
-
-
-def test_lab_listens_on_loopback_only_and_asks_for_its_token(tmp_path: Path) -> None:
-    with running_lab(tmp_path) as server:
-        listening = psutil.Process(server.process.pid).net_connections("tcp")
-        addresses = {c.laddr.ip for c in listening if c.status == psutil.CONN_LISTEN}
-        assert addresses == {"127.0.0.1"}
-        with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(f"{server.base_url}api/contents", timeout=10)
-        assert refused.value.code == 403
-        assert server.api("GET", "contents")["type"] == "directory"
-        assert f"token={server.token}" in server.lab_url("notebooks")
+def test_an_environment_whose_creation_was_interrupted_is_created_again(tmp_path: Path) -> None:
+    """A .venv without pip (Ctrl-C inside ensurepip): the next make creates it again."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
+    command = [
+        "make",
+        f"VENV={venv}",
+        f"PYTHON={sys.executable}",
+        "PIP=true",
+        f"{venv}/.installed-deps",
+    ]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert subprocess.run([venv / "bin" / "python", "-m", "pip", "--version"]).returncode == 0
 
 
 @pytest.mark.smoke
 def test_smoke_run_of_the_study_notebooks() -> None:
-    """Every notebook runs on the fixture and writes its figures into build/smoke only."""
+    """Every notebook runs on the fixture through make and writes into build/smoke only."""
     before = snapshot(NOTEBOOK_DIR, README_FIGURE_DIR)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MNIST_STUDY_")}
     result = subprocess.run(
-        [sys.executable, "-m", "tools.run_notebooks", "--smoke"],
+        ["make", "--no-print-directory", "smoke", "RERUN=1"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -569,8 +449,6 @@ def test_smoke_run_of_the_study_notebooks() -> None:
             if cell.cell_type == "code":
                 assert cell.execution_count is not None, f"{path.name}: unexecuted cell"
                 assert all(o.output_type != "error" for o in cell.outputs), path.name
-    produced = {p.name for p in (smoke / "readme_images").glob("*.png")}
-    taken_in_the_browser = {
-        p.name for p in (screenshot.SCREENSHOT, screenshot.DRAWING, screenshot.EXPLORER)
-    }
-    assert {p.name for p in README_FIGURE_DIR.glob("*.png")} - taken_in_the_browser <= produced
+    sources = " ".join(path.read_text() for path in NOTEBOOK_DIR.glob("*.ipynb"))
+    drawn = {p.name for p in README_FIGURE_DIR.glob("*.png") if f'{p.name}\\"' in sources}
+    assert drawn and drawn <= {p.name for p in (smoke / "readme_images").glob("*.png")}

@@ -1,0 +1,155 @@
+"""Execute one notebook with papermill in a scratch folder, normalise it, place it and its figures.
+
+``python -m tools.execute NOTEBOOK NOTEBOOKS FIGURES SCRATCH SECONDS [CACHE]``: make's rule for a
+notebook. A line every SECONDS says a long cell still runs; with CACHE, it runs on the fixture.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import papermill
+from nbconvert.preprocessors import CoalesceStreamsPreprocessor
+from nbstripout import strip_output
+
+from mnist_study.settings import CACHE_DIR_ENV
+from tools.paths import FIXTURE_FILE, KERNEL_ENVIRONMENT
+from tools.run_notebooks import LINUX, STOP_SIGNALS, end_descendants, on_stop, say
+
+INJECTED_TAG = "injected-parameters"
+# What nbstripout's command strips by default, and what papermill and the kernel's version add.
+EXTRA_KEYS = [
+    *("metadata.signature", "metadata.widgets", "cell.metadata.collapsed"),
+    *("cell.metadata.ExecuteTime", "cell.metadata.execution", "cell.metadata.heading_collapsed"),
+    *("cell.metadata.hidden", "cell.metadata.scrolled", "metadata.papermill"),
+    *("cell.metadata.papermill", "metadata.language_info.version"),
+]
+
+
+def first_line(text: str) -> str:
+    """The first line of ``text`` that is not blank, without a comment's or heading's ``#``."""
+    return next((line.strip().lstrip("# ") for line in text.splitlines() if line.strip()), "")
+
+
+def normalise_notebook(notebook: nbformat.NotebookNode, path: Path) -> None:
+    """Write ``notebook`` to ``path`` as a reader's own run gives it: no injected cell or timing."""
+    # Streams joined as nbconvert does (the kernel sends them in varying chunks), execution counts
+    # renumbered without the injected parameters cell, then nbstripout drops it and EXTRA_KEYS.
+    CoalesceStreamsPreprocessor().preprocess(notebook, {})
+    code = [c for c in notebook.cells if c.cell_type == "code" and not injected(c)]
+    for count, cell in enumerate(code, start=1):
+        cell.execution_count = count
+        for output in cell.outputs:
+            if "execution_count" in output:
+                output["execution_count"] = count
+    strip_output(notebook, keep_output=True, keep_count=True, keep_id=False,
+                 extra_keys=EXTRA_KEYS, drop_tagged_cells=[INJECTED_TAG])  # fmt: skip
+    nbformat.write(notebook, path)
+
+
+def injected(cell: nbformat.NotebookNode) -> bool:
+    return INJECTED_TAG in cell.metadata.get("tags", [])
+
+
+class Progress:
+    """nbclient's hook as a cell starts says so: its number, section heading and first line."""
+
+    def __init__(self, notebook: Path, seconds: float) -> None:
+        self.name, self.labels, heading = notebook.stem, [], ""
+        for cell in nbformat.read(notebook, as_version=4).cells:
+            titles = [line for line in cell.source.splitlines() if line.startswith("#")]
+            if cell.cell_type == "markdown" and titles:
+                heading = f"{first_line(titles[-1])} › "
+            elif cell.cell_type == "code":
+                self.labels.append((cell.source, f"{heading}{first_line(cell.source)}"[:100]))
+        self.number, self.since = 0, time.monotonic()
+        threading.Thread(target=self.beat, args=(seconds,), daemon=True).start()
+
+    def start(self, cell: nbformat.NotebookNode, **_: object) -> None:
+        while not injected(cell) and self.number < len(self.labels):  # empty cells are skipped
+            self.number += 1
+            source, label = self.labels[self.number - 1]
+            if source == cell.source:
+                self.since = time.monotonic()
+                return say(f"{self.name} [{self.number}/{len(self.labels)}] {label}")
+
+    def beat(self, seconds: float) -> None:
+        """Every ``seconds``, a line that a long cell still runs."""
+        while not time.sleep(seconds):
+            if self.number and (running := time.monotonic() - self.since) >= seconds:
+                say(
+                    f"{self.name} [{self.number}/{len(self.labels)}] still running, {running:.0f} s"
+                )
+
+
+def place(scratch: Path, name: str, notebooks: Path, figures: Path) -> None:
+    """Move the normalised notebook and its figures into place, stop signals held off."""
+    moves = [(path, figures / path.name) for path in sorted((scratch / "readme_images").iterdir())]
+    moves.append((scratch / "normalised.ipynb", notebooks / name))
+    for _, target in moves:
+        if target.exists() and not target.is_file():
+            raise IsADirectoryError(f"{target} is a folder")
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # delivered never: the process ends
+    for source, target in moves:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)
+
+
+def main(
+    notebook: Path, notebooks: str, figures: str, folder: str, seconds: str, *cache: str
+) -> int:
+    """Run, normalise and place ``notebook``; the exit status (128 + a stop signal's number)."""
+    scratch, name, started = Path(folder).resolve(), notebook.name, time.monotonic()
+    shutil.rmtree(scratch, ignore_errors=True)  # an earlier failure's
+    (scratch / "readme_images").mkdir(parents=True)
+    os.environ.update(KERNEL_ENVIRONMENT, JUPYTER_RUNTIME_DIR=str(scratch))  # connection files
+    if cache:  # the fixture's results kept apart
+        os.environ[CACHE_DIR_ENV] = cache[0]
+    LINUX(36, 1)  # PR_SET_CHILD_SUBREAPER: what the kernel's processes leave becomes this one's
+
+    def stop(signum: int, _frame: object) -> None:
+        for each in STOP_SIGNALS:
+            signal.signal(each, signal.SIG_IGN)
+        end_descendants()
+        shutil.rmtree(scratch, ignore_errors=True)
+        say(f"{notebook.stem}: stopped; nothing of it was placed.")
+        os._exit(128 + signum)
+
+    on_stop(stop)
+    parameters = {"sample": None, "fixture": str(FIXTURE_FILE) if cache else None}
+    try:
+        progress = Progress(notebook, float(seconds))  # raises as papermill would on no notebook
+        executed = papermill.execute_notebook(
+            notebook, scratch / name, {**parameters, "figure_dir": str(scratch / "readme_images")},
+            kernel_name="python3", progress_bar=False, cwd=notebook.parent,
+            on_cell_execute=progress.start, extra_arguments=["--IPKernelApp.log_level=ERROR"],
+        )  # fmt: skip
+        normalise_notebook(executed, scratch / "normalised.ipynb")
+        place(scratch, name, Path(notebooks), Path(figures))
+    except papermill.PapermillExecutionError as error:
+        cell = f"cell [{progress.number}] (`{first_line(error.source)[:60]}`)"
+        say(f"error: {name} failed in {cell}: {error.ename}: {error.evalue}")
+        say(
+            f"Nothing of it was placed; what ran is kept in {scratch / name}. Fix the cell, re-run."
+        )
+        return 1
+    except Exception as error:  # the kernel died or never answered, the file is no notebook …
+        say(f"error: {name} failed outside its cells: {type(error).__name__}: {error}")
+        say("Nothing of it was placed. This is not a cell's failure: see the message above.")
+        return 1
+    finally:
+        end_descendants()  # whatever the kernel started and left
+    shutil.rmtree(scratch, ignore_errors=True)
+    say(f"{notebook.stem} done in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1]), *sys.argv[2:]))
