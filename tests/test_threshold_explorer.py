@@ -31,7 +31,7 @@ from mnist_study.threshold_explorer import (
     balanced_threshold,
     explorer_view,
 )
-from tools.notebook_pool import normalise_notebook
+from tools.execute import normalise_notebook
 
 
 @pytest.fixture(scope="module")
