@@ -53,6 +53,8 @@ LIBRARY_VERSIONS = {
     "joblib": joblib.__version__,
 }
 # The modules whose functions run inside cached calls unseen by joblib's key (see above).
+# stats.recall_at_precision runs inside stage 2's cached cross-validation too: stats.py joins this
+# list with the next change of the key, since any change recomputes every result.
 KEYED_SOURCES = ("features.py", "drawing.py", "knn_search.py", "multilabel.py")
 SOURCE_DIGEST = hashlib.sha256(
     b"".join(Path(__file__).with_name(name).read_bytes() for name in KEYED_SOURCES)
