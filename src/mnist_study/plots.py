@@ -269,12 +269,14 @@ def plot_accuracy_points(
     ax: plt.Axes | None = None,
     goal: float | None = 0.97,
     xlabel: str = "test accuracy, with its 95% confidence interval",
+    mark: str = "chosen",
 ) -> plt.Axes:
     """Each approach's accuracy as a point with its interval, one row each; ``chosen`` stands out.
 
     ``scores`` has one row per approach (the index names it) and the columns ``"accuracy"``,
     ``"low"``, ``"high"`` and ``"training images"``. Points, not bars: the axis starts near the
-    lowest score, where a bar's length would exaggerate the differences.
+    lowest score, where a bar's length would exaggerate the differences. ``mark`` says, in
+    brackets after its name, why ``chosen`` stands out.
     """
     ax = ax if ax is not None else plt.gca()
     positions = np.arange(len(scores))[::-1]
@@ -302,7 +304,7 @@ def plot_accuracy_points(
     ax.grid(axis="x", alpha=0.3)
     columns = (scores.index, scores["training images"], accuracies, scores["high"])
     for position, name, images, accuracy, high in zip(positions, *columns, strict=True):
-        label = f"{name}, {images:,} training images" + ("  (chosen)" if name == chosen else "")
+        label = f"{name}, {images:,} training images" + (f"  ({mark})" if name == chosen else "")
         ax.text(low, position + 0.22, label, va="bottom", fontsize=9)
         ax.text(high + 0.0005, position, f" {accuracy:.2%}", va="center", fontsize=9)
     if goal is not None:
