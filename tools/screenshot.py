@@ -90,8 +90,13 @@ def screenshot(output: Path = SCREENSHOT) -> None:
             raise RuntimeError(
                 "JupyterLab marks the notebook as changed; the picture would show it"
             )
-        page.screenshot(path=output)
-    print(f"wrote {output}")
+        # JupyterLab may still be laying out its toolbar: take it once two pictures in a row agree.
+        pictures = [b"", page.screenshot()]
+        while pictures[-1] != pictures[-2] and len(pictures) < 20:
+            page.wait_for_timeout(500)
+            pictures.append(page.screenshot())
+        output.write_bytes(pictures[-1])
+    print(f"wrote {output} ({len(pictures) - 1} pictures taken)")
 
 
 def threshold_explorer(output: Path = EXPLORER, timeout_s: float = 600) -> None:
