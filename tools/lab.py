@@ -89,9 +89,8 @@ class LabServer:
 
     def log_tail(self, lines: int = 40) -> str:
         """The end of the server's log (empty when it logs to the terminal)."""
-        if self.log is None or not self.log.exists():
-            return ""
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        text = self.log.read_text(errors="replace") if self.log and self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
 
 
 def free_port(preferred: int = 0) -> int:
@@ -113,9 +112,7 @@ def refuse_save(**_: object) -> None:
 def keep_the_study(path: str, **_: object) -> None:
     """Pre-save hook of ``make lab``: the study's notebooks are never saved over, others are."""
     if STUDY_NOTEBOOK.fullmatch(path):
-        raise HTTPError(
-            403, f"make lab keeps {path} as committed: File > Save Notebook As… saves a copy"
-        )
+        raise HTTPError(403, f"make lab keeps {path} as committed: Save Notebook As… saves a copy")
 
 
 def write_json(path: Path, content: dict) -> None:
@@ -152,19 +149,13 @@ def lab_command(root_dir: Path, port: int, settings_dir: Path, automated: bool) 
 def wait_until_ready(server: LabServer) -> None:
     """Block until the server answers its status API; raise if it exits or takes too long."""
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(
-                f"JupyterLab exited ({server.process.returncode})\n{server.log_tail()}"
-            )
-        try:
+    while server.process.poll() is None and time.monotonic() < deadline:
+        with suppress(OSError):
             server.api("GET", "status")
             return
-        except OSError:
-            time.sleep(0.25)
-    raise RuntimeError(
-        f"JupyterLab did not answer within {STARTUP_TIMEOUT_S} s\n{server.log_tail()}"
-    )
+        time.sleep(0.25)
+    status = server.process.poll()
+    raise RuntimeError(f"JupyterLab did not answer (exit status {status})\n{server.log_tail()}")
 
 
 def stop(server: LabServer) -> None:

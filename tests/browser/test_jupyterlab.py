@@ -15,8 +15,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from playwright.sync_api import Page
 
-from tests.browser.driver import chromium_page, click_menu, open_notebook
+from tests.browser.driver import click_menu, open_notebook
 from tools.lab import lab_for_people
 from tools.paths import NOTEBOOK_DIR
 
@@ -69,7 +70,7 @@ def test_a_raising_cell_fails_the_run(lab_tree: Path, run_all: Callable[[str], N
 
 
 def test_make_lab_never_writes_over_a_committed_notebook(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, page: Page
 ) -> None:
     """A reader runs a cell, autosave's interval passes, they press Save: the file stays as is."""
     committed = NOTEBOOK_DIR / "01_is_it_a_5.ipynb"
@@ -83,21 +84,19 @@ def test_make_lab_never_writes_over_a_committed_notebook(
     monkeypatch.setenv("JUPYTERLAB_SETTINGS_DIR", str(tmp_path / "settings"))
     monkeypatch.setenv("JUPYTERLAB_WORKSPACES_DIR", str(tmp_path / "workspaces"))
 
-    with (
-        lab_for_people(tmp_path, log=tmp_path / "jupyterlab.log", port=0) as server,
-        chromium_page() as page,
-    ):
-        open_notebook(page, server, f"notebooks/{notebook.name}")
-        page.locator(".jp-CodeCell .jp-InputArea-editor").first.click()
-        page.keyboard.press("Shift+Enter")
-        page.locator(".jp-CodeCell .jp-InputArea-prompt", has_text="[1]:").wait_for()
-        page.wait_for_timeout(6_000)  # three autosave intervals
+    reader = page.context.browser.new_page()  # closed without asking about the unsaved notebook
+    with lab_for_people(tmp_path, log=tmp_path / "jupyterlab.log", port=0) as server:
+        open_notebook(reader, server, f"notebooks/{notebook.name}")
+        reader.locator(".jp-CodeCell .jp-InputArea-editor").first.click()
+        reader.keyboard.press("Shift+Enter")
+        reader.locator(".jp-CodeCell .jp-InputArea-prompt", has_text="[1]:").wait_for()
+        reader.wait_for_timeout(6_000)  # three autosave intervals
         assert notebook.read_bytes() == committed.read_bytes()
-        assert page.locator(".lm-TabBar-tab.jp-mod-current.jp-mod-dirty").count() == 1, "saved"
+        assert reader.locator(".lm-TabBar-tab.jp-mod-current.jp-mod-dirty").count() == 1, "saved"
 
-        click_menu(page, "File", "docmanager:save")
-        refusal = page.locator(".jp-Dialog", has_text="Save Notebook As")
+        click_menu(reader, "File", "docmanager:save")
+        refusal = reader.locator(".jp-Dialog", has_text="Save Notebook As")
         refusal.wait_for()
         assert notebook.name in refusal.inner_text()
         assert notebook.read_bytes() == committed.read_bytes()
-        server.shutdown_kernels()
+        reader.close()
