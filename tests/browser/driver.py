@@ -59,12 +59,14 @@ EXPLORER_SHOWN_JS = """(root) => {
 
 
 @contextmanager
-def chromium_page(viewport: dict[str, int] = VIEWPORT) -> Iterator[Page]:
-    """A page of Debian's headless Chromium, driven by playwright, closed after use."""
+def chromium_page(viewport: dict[str, int] = VIEWPORT, flags: Sequence[str] = ()) -> Iterator[Page]:
+    """A page of Debian's headless Chromium (with ``flags`` added), closed after use."""
     if not CHROMIUM.exists():
         raise RuntimeError(f"{CHROMIUM} is missing: install Debian's chromium package")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=[*CHROMIUM_FLAGS, *flags]
+        )
         try:
             yield browser.new_page(viewport=viewport)
         finally:
