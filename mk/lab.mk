@@ -4,8 +4,8 @@ CHROMIUM := /usr/bin/chromium
 
 .PHONY: lab browser-test screenshot
 
-lab: $(STAMP) ## Start JupyterLab on notebooks/ (loopback only, with a token; prints the URL)
-	@$(PY) -m tools.lab
+lab: $(STAMP) ## Start JupyterLab on notebooks/ (loopback, token; EDIT=1 lets it save over the study's notebooks)
+	@$(PY) -m tools.lab $(if $(EDIT),--edit)
 
 browser-test: $(DEV_STAMP) | $(CHROMIUM) ## Run every notebook with Run All in JupyterLab, headless, on the fixture
 	@$(VENV)/bin/pytest -m browser tests/browser

@@ -11,9 +11,8 @@ from tools import screenshot
 def taken(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The pictures `main` would take, recorded instead of taken."""
     calls: list[str] = []
-    monkeypatch.setattr(screenshot, "screenshot", lambda: calls.append("lab"))
-    monkeypatch.setattr(screenshot, "draw_a_digit", lambda: calls.append("drawing"))
-    monkeypatch.setattr(screenshot, "threshold_explorer", lambda: calls.append("threshold"))
+    for name in screenshot.PICTURES:
+        monkeypatch.setitem(screenshot.PICTURES, name, lambda name=name: calls.append(name))
     return calls
 
 

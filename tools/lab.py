@@ -1,10 +1,8 @@
-"""JupyterLab for the study: ``make lab`` for people, and the server the browser automation drives.
+"""JupyterLab for the study: ``make lab`` for people, and the servers that ``tools/screenshot.py``
+and ``tests/browser/`` drive.
 
-``serve`` starts JupyterLab from this environment (whose ``python3`` kernel has the package
-installed) on a loopback port with a token, opened on ``notebooks/``. ``running_lab`` starts a
-server for the screenshot (``tools/screenshot.py``) and the browser test (``tests/browser/``).
-
-    python -m tools.lab    # make lab
+    python -m tools.lab           # make lab: the study's notebooks cannot be saved over
+    python -m tools.lab --edit    # make lab EDIT=1: they can
 """
 
 from __future__ import annotations
@@ -12,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -22,7 +21,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,20 +30,23 @@ from tornado.web import HTTPError
 
 from tools.paths import KERNEL_ENVIRONMENT, ROOT, SCRATCH_FIGURE_DIR
 
-__all__ = ["LabServer", "main", "running_lab", "serve"]
-
-# JupyterLab settings for every server started here: no "Jupyter news" pop-up, no update check.
+# JupyterLab settings for every server started here: no news pop-up, no update check, no autosave.
 QUIET_SETTINGS: dict[str, dict[str, Any]] = {
     "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
+    "@jupyterlab/docmanager-extension:plugin": {"autosave": False},
 }
-# ... and for the automated ones: nothing saved behind the driver's back, every cell in the page,
-# no "3 minutes ago" column (so that the screenshot does not depend on the files' dates).
+# ... and for the automated ones: every cell in the page, no "3 minutes ago" column (so that the
+# screenshot does not depend on the files' dates).
 AUTOMATION_SETTINGS: dict[str, dict[str, Any]] = {
     **QUIET_SETTINGS,
     "@jupyterlab/filebrowser-extension:browser": {"showLastModifiedColumn": False},
-    "@jupyterlab/docmanager-extension:plugin": {"autosave": False},
     "@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"},
 }
+# The study's notebooks, as paths from the server's root (JupyterLab's copies, "…-Copy1", are not).
+STUDY_NOTEBOOK = re.compile(r"notebooks/\d\d_\w+\.ipynb")
+# The server ends with the process that started it, even a SIGKILLed one: a shell in the server's
+# process group reads a pipe that only that process holds, and at its end stops the group.
+GUARD = 'exec 3<&0; (read _ <&3; kill -TERM 0) & exec "$@" </dev/null 3<&-'
 STARTUP_TIMEOUT_S = 60
 
 
@@ -63,10 +65,7 @@ class LabServer:
         return f"http://127.0.0.1:{self.port}/"
 
     def lab_url(self, path: str = "", reset: bool = False) -> str:
-        """The URL, with the token, that opens ``path`` (relative to the server's root).
-
-        ``reset`` starts from an empty workspace instead of restoring the tabs of the last visit.
-        """
+        """The URL with the token that opens ``path``; ``reset``: without the last visit's tabs."""
         query = {"reset": ""} if reset else {}
         query["token"] = self.token
         return f"{self.base_url}lab/tree/{urllib.parse.quote(path)}?{urllib.parse.urlencode(query)}"
@@ -90,9 +89,8 @@ class LabServer:
 
     def log_tail(self, lines: int = 40) -> str:
         """The end of the server's log (empty when it logs to the terminal)."""
-        if self.log is None or not self.log.exists():
-            return ""
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        text = self.log.read_text(errors="replace") if self.log and self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
 
 
 def free_port(preferred: int = 0) -> int:
@@ -107,13 +105,23 @@ def free_port(preferred: int = 0) -> int:
 
 
 def refuse_save(**_: object) -> None:
-    """Contents-manager pre-save hook for the screenshot: the committed notebooks stay read-only."""
-    raise HTTPError(403, "this JupyterLab shows the committed notebooks read-only")
+    """Pre-save hook of the screenshot's server: it saves nothing."""
+    raise HTTPError(403, "this JupyterLab saves nothing")
 
 
-def lab_command(
-    root_dir: Path, port: int, settings_dir: Path, automated: bool, read_only: bool
-) -> list[str]:
+def keep_the_study(path: str, **_: object) -> None:
+    """Pre-save hook of ``make lab``: the study's notebooks are never saved over, others are."""
+    if STUDY_NOTEBOOK.fullmatch(path):
+        raise HTTPError(403, f"make lab keeps {path} as committed: Save Notebook As… saves a copy")
+
+
+def write_json(path: Path, content: dict) -> None:
+    """Write ``content`` as JSON into ``path``, creating its folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(content, indent=1))
+
+
+def lab_command(root_dir: Path, port: int, settings_dir: Path, automated: bool) -> list[str]:
     """The ``jupyter lab`` command line of ``running_lab``."""
     command = [
         sys.executable,
@@ -135,29 +143,19 @@ def lab_command(
         ]
     else:
         command.append("--Application.log_level=WARN")
-    if read_only:
-        command.append("--FileContentsManager.pre_save_hook=tools.lab.refuse_save")
-    if os.geteuid() == 0:
-        command.append("--allow-root")
-    return command
+    return command + (["--allow-root"] if os.geteuid() == 0 else [])
 
 
 def wait_until_ready(server: LabServer) -> None:
     """Block until the server answers its status API; raise if it exits or takes too long."""
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(
-                f"JupyterLab exited with status {server.process.returncode}\n{server.log_tail()}"
-            )
-        try:
+    while server.process.poll() is None and time.monotonic() < deadline:
+        with suppress(OSError):
             server.api("GET", "status")
             return
-        except OSError:
-            time.sleep(0.25)
-    raise RuntimeError(
-        f"JupyterLab did not answer within {STARTUP_TIMEOUT_S} s\n{server.log_tail()}"
-    )
+        time.sleep(0.25)
+    status = server.process.poll()
+    raise RuntimeError(f"JupyterLab did not answer (exit status {status})\n{server.log_tail()}")
 
 
 def stop(server: LabServer) -> None:
@@ -180,33 +178,48 @@ def running_lab(
     env: dict[str, str] | None = None,
     log: Path | None = None,
     automated: bool = True,
-    read_only: bool = False,
+    save_hook: str | None = None,
+    settings: dict[str, dict[str, Any]] | None = None,
     port: int = 0,
 ) -> Iterator[LabServer]:
     """Run JupyterLab on ``root_dir`` on a loopback port with a fresh token, and stop it after.
 
     The port is ``port`` if that is free, else any free one. ``env`` is added to this process's
     environment (the kernels inherit it). An ``automated`` server keeps its settings, workspace and
-    checkpoints in a temporary folder and never autosaves; a ``read_only`` one refuses every save.
-    ``log`` receives the server's output (default: a file in that temporary folder for an automated
-    server, the terminal for the others).
+    checkpoints in a temporary folder; ``save_hook``, a function named here, may refuse saves;
+    ``settings`` are added to JupyterLab's defaults here, plugin by plugin.
+    ``log`` receives the server's output (default: a temporary file for an automated server, the
+    terminal for the others).
     """
     token = secrets.token_hex(24)
     with ExitStack() as stack:
         settings_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mnist-lab-")))
-        (settings_dir / "app").mkdir()
         overrides = AUTOMATION_SETTINGS if automated else QUIET_SETTINGS
-        (settings_dir / "app" / "overrides.json").write_text(json.dumps(overrides, indent=1))
+        for plugin, values in (settings or {}).items():
+            overrides = {**overrides, plugin: {**overrides.get(plugin, {}), **values}}
+        write_json(settings_dir / "app" / "overrides.json", overrides)
+        # Configuration on JUPYTER_CONFIG_PATH outranks the user's own (whose `token = ""` would
+        # turn the token off), and unlike the command line no other user can read it.
+        server_config = {"IdentityProvider": {"token": token}}
+        if save_hook:
+            server_config["FileContentsManager"] = {"pre_save_hook": f"tools.lab.{save_hook}"}
+        write_json(settings_dir / "config" / "jupyter_server_config.json", server_config)
+        config_path = [str(settings_dir / "config"), os.environ.get("JUPYTER_CONFIG_PATH", "")]
         port = free_port(port)
-        if automated and log is None:
-            log = settings_dir / "jupyterlab.log"
+        log = log or (settings_dir / "jupyterlab.log" if automated else None)
         output = stack.enter_context(open(log, "wb")) if log else None
         process = subprocess.Popen(
-            lab_command(root_dir, port, settings_dir, automated, read_only),
-            env={**os.environ, **KERNEL_ENVIRONMENT, **(env or {}), "JUPYTER_TOKEN": token},
+            ["sh", "-c", GUARD, "sh", *lab_command(root_dir, port, settings_dir, automated)],
+            env={
+                **os.environ,
+                **KERNEL_ENVIRONMENT,
+                **(env or {}),
+                "JUPYTER_CONFIG_PATH": os.pathsep.join(filter(None, config_path)),
+            },
+            stdin=subprocess.PIPE,  # the guard's pipe: closed only when this process ends
             stdout=output,
             stderr=subprocess.STDOUT if output else None,
-            cwd=ROOT,  # where the server imports this module's refuse_save from
+            cwd=ROOT,  # where the server imports the save hook from
             start_new_session=True,
         )
         server = LabServer(process, port, token, log)
@@ -217,27 +230,43 @@ def running_lab(
             stop(server)
 
 
-def serve() -> None:
-    """Run JupyterLab on the project (opened on ``notebooks/``) until Ctrl-C; print its URL."""
+def lab_for_people(
+    root_dir: Path = ROOT, edit: bool = False, log: Path | None = None, port: int = 8888
+) -> AbstractContextManager[LabServer]:
+    """``make lab``'s server: the user's settings, no autosave, the study kept unless ``edit``."""
+    return running_lab(
+        root_dir, log=log, automated=False, save_hook=None if edit else "keep_the_study", port=port
+    )
+
+
+def serve(edit: bool = False) -> None:
+    """Run ``make lab``'s JupyterLab until Ctrl-C, or until make ends; print its URL."""
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, signal.default_int_handler)
-    with running_lab(ROOT, automated=False, port=8888) as server:
+        if signal.getsignal(sig) is not signal.SIG_IGN:  # nohup's HUP stays ignored
+            signal.signal(sig, signal.default_int_handler)
+    make = os.getppid()
+    with lab_for_people(edit=edit) as server:
         print(f"\nJupyterLab is running at\n\n    {server.lab_url('notebooks')}\n")
+        if not edit:
+            print("It keeps the study's notebooks as committed: Save Notebook As… saves a copy.")
         print(
-            f"Notebooks run here write their figures to {SCRATCH_FIGURE_DIR}/ "
-            "(git-ignored); only `make figures` writes readme_images/.\nPress Ctrl-C to stop it.",
+            f"Notebooks run here write their figures to {SCRATCH_FIGURE_DIR.relative_to(ROOT)}/; "
+            "only `make figures` writes readme_images/.\nPress Ctrl-C to stop it.",
             flush=True,
         )
         try:
-            server.process.wait()
+            # Polled rather than waited for: a SIGKILLed make leaves this process a new parent.
+            while server.process.poll() is None and os.getppid() == make:
+                time.sleep(0.5)
         except KeyboardInterrupt:
             print("\nstopping JupyterLab …")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the process exit status."""
-    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args(argv)
-    serve()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--edit", action="store_true", help="let the study's notebooks be saved")
+    serve(parser.parse_args(argv).edit)
     return 0
 
 

@@ -1,9 +1,8 @@
-"""The browser-test harness: JupyterLab on a scratch copy of the notebooks, a headless Chromium
+"""The browser tests' fixtures: JupyterLab on a scratch copy of the notebooks, a headless Chromium
 page, and a ``run_all`` that runs a notebook from the menus as a person does."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,51 +12,9 @@ from papermill.parameterize import parameterize_notebook
 from playwright.sync_api import Page
 
 from mnist_study import settings
+from tests.browser.driver import chromium_page, run_all_cells
 from tools.lab import LabServer, running_lab
 from tools.paths import FIXTURE_FILE, NOTEBOOK_DIR
-from tools.screenshot import chromium_page, open_notebook
-
-# The code cells' prompts and the kernel status of the notebook on show, read in the page.
-RUN_STATE_JS = """() => {
-    const panel = document.querySelector(".jp-NotebookPanel:not(.lm-mod-hidden)");
-    if (!panel) return null;
-    const prompts = [...panel.querySelectorAll(".jp-CodeCell .jp-InputArea-prompt")];
-    const indicator = panel.querySelector(".jp-Notebook-ExecutionIndicator");
-    return {
-        prompts: prompts.map((prompt) => prompt.textContent.trim()),
-        status: indicator ? indicator.dataset.status : null,
-    };
-}"""
-
-
-def click_menu(page: Page, menu: str, command: str) -> None:
-    """Choose a menu entry the way a person does: the menu bar title, then the item."""
-    page.locator(".lm-MenuBar-itemLabel", has_text=menu).first.click()
-    page.locator(f'.lm-Menu-item[data-command="{command}"]').click()
-
-
-def wait_for_run(page: Page, timeout_s: float) -> None:
-    """Wait until a Run All has finished: no cell queued or running, the kernel idle, twice."""
-    deadline = time.monotonic() + timeout_s
-    settled = 0
-    while settled < 2:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the notebook was still running after {timeout_s:.0f} s")
-        state = page.evaluate(RUN_STATE_JS)
-        started = state and any(prompt != "[ ]:" for prompt in state["prompts"])
-        done = started and "[*]:" not in state["prompts"] and state["status"] == "idle"
-        settled = settled + 1 if done else 0
-        page.wait_for_timeout(500)
-
-
-def run_all_cells(page: Page, server: LabServer, path: str, timeout_s: float = 600) -> None:
-    """Open the notebook ``path``, clear its outputs, run all cells from the menu, and save it."""
-    open_notebook(page, server, path)
-    click_menu(page, "Edit", "editmenu:clear-all")
-    click_menu(page, "Run", "runmenu:run-all")
-    wait_for_run(page, timeout_s)
-    click_menu(page, "File", "docmanager:save")
-    page.locator(".lm-TabBar-tab.jp-mod-current:not(.jp-mod-dirty)").wait_for()
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page
 
 from mnist_study.drawing import FIVE, ONE
-from tools.screenshot import draw, wait_for_reading
+from tests.browser.driver import draw, wait_for_reading
 
 pytestmark = pytest.mark.browser
 

@@ -1,21 +1,24 @@
 """The notebooks as a person runs them: JupyterLab in headless Chromium, Run All, on the fixture.
 
 Run by ``make browser-test``. The notebooks are copied into a temporary tree (``notebooks/`` with
-``readme_images/`` beside it), so Run All never writes over a committed figure.
+``readme_images/`` beside it), so Run All never writes over a committed figure. ``make lab``'s own
+server is tested on a copy of notebook 01: it must not write over it.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
-import urllib.error
 from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
 import pytest
+from playwright.sync_api import Page
 
-from tools.lab import running_lab
+from tests.browser.driver import click_menu, open_notebook
+from tools.lab import lab_for_people
 from tools.paths import NOTEBOOK_DIR
 
 pytestmark = pytest.mark.browser
@@ -66,17 +69,34 @@ def test_a_raising_cell_fails_the_run(lab_tree: Path, run_all: Callable[[str], N
     assert first_output.strip() == sys.prefix, "the kernel is not this environment's Python"
 
 
-def test_the_screenshot_server_writes_nothing_next_to_the_notebooks(tmp_path: Path) -> None:
-    notebook = tmp_path / "committed.ipynb"
-    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")]), notebook)
-    committed = notebook.read_bytes()
+def test_make_lab_never_writes_over_a_committed_notebook(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, page: Page
+) -> None:
+    """A reader runs a cell, autosave's interval passes, they press Save: the file stays as is."""
+    committed = NOTEBOOK_DIR / "01_is_it_a_5.ipynb"
+    notebook = tmp_path / "notebooks" / committed.name
+    notebook.parent.mkdir()
+    shutil.copyfile(committed, notebook)
+    # the reader's own JupyterLab settings: autosave every 2 seconds (JupyterLab's default is 120)
+    docmanager = tmp_path / "settings" / "@jupyterlab" / "docmanager-extension"
+    docmanager.mkdir(parents=True)
+    (docmanager / "plugin.jupyterlab-settings").write_text('{"autosaveInterval": 2}')
+    monkeypatch.setenv("JUPYTERLAB_SETTINGS_DIR", str(tmp_path / "settings"))
+    monkeypatch.setenv("JUPYTERLAB_WORKSPACES_DIR", str(tmp_path / "workspaces"))
 
-    with running_lab(tmp_path, read_only=True) as server:
-        server.api("POST", f"contents/{notebook.name}/checkpoints")
-        model = server.api("GET", f"contents/{notebook.name}")
-        with pytest.raises(urllib.error.HTTPError) as refused:
-            server.api("PUT", f"contents/{notebook.name}", model)
+    reader = page.context.browser.new_page()  # closed without asking about the unsaved notebook
+    with lab_for_people(tmp_path, log=tmp_path / "jupyterlab.log", port=0) as server:
+        open_notebook(reader, server, f"notebooks/{notebook.name}")
+        reader.locator(".jp-CodeCell .jp-InputArea-editor").first.click()
+        reader.keyboard.press("Shift+Enter")
+        reader.locator(".jp-CodeCell .jp-InputArea-prompt", has_text="[1]:").wait_for()
+        reader.wait_for_timeout(6_000)  # three autosave intervals
+        assert notebook.read_bytes() == committed.read_bytes()
+        assert reader.locator(".lm-TabBar-tab.jp-mod-current.jp-mod-dirty").count() == 1, "saved"
 
-    assert refused.value.code == 403
-    assert notebook.read_bytes() == committed
-    assert sorted(path.name for path in tmp_path.iterdir()) == [notebook.name]
+        click_menu(reader, "File", "docmanager:save")
+        refusal = reader.locator(".jp-Dialog", has_text="Save Notebook As")
+        refusal.wait_for()
+        assert notebook.name in refusal.inner_text()
+        assert notebook.read_bytes() == committed.read_bytes()
+        reader.close()

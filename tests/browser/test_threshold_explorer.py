@@ -25,8 +25,8 @@ from sklearn.metrics import (
 from sklearn.model_selection import cross_val_predict
 
 from mnist_study.data import load_mnist
+from tests.browser.driver import explorer_shown, wait_for_threshold
 from tools.paths import FIXTURE_FILE
-from tools.screenshot import explorer_shown, wait_for_threshold
 
 pytestmark = [
     pytest.mark.browser,
