@@ -78,7 +78,7 @@ def make(project: Path) -> Iterator[Make]:
     def start(*args: str, data: bool = False, **popen: object) -> subprocess.Popen[str]:
         folders = [f"NOTEBOOK_DIR={project}/notebooks", f"BUILD_DIR={project}/build"]
         if data:  # the full dataset: the person's folder, else the project's data/
-            env.pop("MNIST_STUDY_DATA_DIR")
+            env.pop("MNIST_STUDY_DATA_DIR", None)
             env.update({"MNIST_STUDY_DATA_DIR": DATA_DIR} if DATA_DIR else {})
         command = ["make", "--no-print-directory", *args, *folders, "PROGRESS=1"]
         process = subprocess.Popen(
