@@ -23,7 +23,6 @@ from pathlib import Path
 import psutil
 from filelock import FileLock, Timeout
 
-from mnist_study.settings import cache_dir, data_dir
 from tools.paths import FIXTURE_FILE, ROOT
 
 RUN_ENV = "MNIST_STUDY_RUN"  # set for every process of a run: the lock holder's PID
@@ -171,6 +170,8 @@ def key(notebook: Path, keyfile: Path, mode: str) -> int:
     except (ValueError, LookupError, TypeError):  # no notebook: running it will say so
         digest.update(notebook.read_bytes())
     library = sorted(p for p in (ROOT / "src" / "mnist_study").rglob("*") if p.suffix != ".pyc")
+    from mnist_study.settings import data_dir  # here: `free` runs before the package is installed
+
     data = FIXTURE_FILE if mode == "smoke" else data_dir() / "mnist_784.npz"
     for path in (*library, ROOT / "requirements.lock", data):
         if path.is_file():
@@ -196,6 +197,8 @@ def free(build: Path, then=lambda: 0) -> int:
 
 def clean(build: Path) -> int:
     """Empty the results cache and ``build`` but its lock."""
+    from mnist_study.settings import cache_dir  # here: `free` runs before the package is installed
+
     shutil.rmtree(cache_dir() / "joblib", ignore_errors=True)  # all that the library writes
     with suppress(OSError):
         cache_dir().rmdir()
