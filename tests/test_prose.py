@@ -1,0 +1,92 @@
+"""Short sentences and a short README: the measure CONTRIBUTING.md states, held for every page."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tools.paths import ROOT
+
+PAGES = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+LONGEST, MEAN = 40, 20
+README_WORDS, STORY_WORDS = 2800, 2000
+# A sentence ends at . ! or ? (after any closing bracket, quote or emphasis) before a space or the
+# end of its paragraph; a paragraph, a list item and a table row end one too.
+SENTENCE_END = re.compile(r"(?<=[.!?])[)\]*_\"”’]*(?=\s|$)")
+WORD = re.compile(r"[\w’'−–-]*\w[\w’'.,/×−–-]*")
+
+
+def readable(markdown: str) -> str:
+    """The text a reader reads: no code blocks, HTML, headings, pictures or link targets.
+
+    Inline code counts as one word; a link counts as the words of its text."""
+    text = re.sub(r"```.*?```", "", markdown, flags=re.DOTALL)
+    text = re.sub(r"<!--.*?-->|<[^>]+>", "", text, flags=re.DOTALL)
+    text = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", text)
+    text = re.sub(r"\]\([^)]*\)", "]", text)
+    text = re.sub(r"`[^`]+`", "code", text)
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+
+
+def sentences(markdown: str, tables: bool = False) -> list[str]:
+    """The sentences of a page, tables left out unless asked for (their cells are not sentences)."""
+    blocks = re.split(r"\n\s*\n|\n(?=\s*(?:[-*+]|\d+\.)\s)", readable(markdown))
+    found = []
+    for block in blocks:
+        rows = block.splitlines()
+        if not tables:
+            rows = [row for row in rows if not row.lstrip().startswith("|")]
+        for part in SENTENCE_END.split(" ".join(rows)):
+            if WORD.search(part):
+                found.append(" ".join(part.split()))
+    return found
+
+
+def words(text: str) -> int:
+    return len(WORD.findall(text))
+
+
+def markdown_of(path: Path) -> str:
+    if path.suffix == ".ipynb":
+        notebook = nbformat.read(path, as_version=4)
+        return "\n\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
+    return path.read_text()
+
+
+@pytest.mark.parametrize("path", PAGES + NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_sentences_are_short(path: Path) -> None:
+    found = sentences(markdown_of(path))
+    assert found, f"{path.name} has no prose"
+    long = [f"({words(s)} words) {s}" for s in found if words(s) > LONGEST]
+    assert long == [], f"{path.name}: sentences over {LONGEST} words:\n" + "\n".join(long)
+    mean = sum(map(words, found)) / len(found)
+    assert mean <= MEAN, f"{path.name}: sentences of {mean:.1f} words on average (at most {MEAN})"
+
+
+def test_the_readme_is_read_in_one_sitting() -> None:
+    readme = (ROOT / "README.md").read_text()
+    story = readme[: readme.index("\n## ", readme.index("## What was learned"))]
+    count = words(" ".join(sentences(story, tables=True)))
+    assert count <= STORY_WORDS, f"the story, title to 'What was learned': {count} words"
+    count = words(" ".join(sentences(readme, tables=True)))
+    assert count <= README_WORDS, f"the README: {count} words"
+
+
+def test_the_measure_counts_what_a_reader_reads() -> None:
+    page = (
+        "# A heading. Not counted.\n\nOne two three. Four, five: 0.9705 and 97.05% [six](a.md#b).\n"
+        "- Seven `code(x=1)` eight\n- nine?\n\n```python\nnot = counted\n```\n"
+        "![alt text](x.png)\n\n| ten | eleven |\n|---|---|\n"
+    )
+    assert sentences(page) == [
+        "One two three.",
+        "Four, five: 0.9705 and 97.05% [six].",
+        "- Seven code eight",
+        "- nine?",
+    ]
+    assert [words(s) for s in sentences(page)] == [3, 6, 3, 1]
+    assert words(" ".join(sentences(page, tables=True))) == 15
