@@ -19,6 +19,8 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 # What the last cold ``make bench-memory`` measured: the README's first-run needs quote it.
 MEMORY_RECORD = ROOT / "benchmarks" / "MEMORY.md"
 STUDY = {path.name[:2]: path for path in NOTEBOOKS}
+# The pages a reader reads beside the notebooks: the README and the reference pages it links to.
+PAGES = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]
 # The README pictures `make screenshot` takes in the browser, not a notebook
 SCREENSHOTS = {picture.name for picture in (SCREENSHOT, DRAWING, EXPLORER)}
 
@@ -128,15 +130,19 @@ def unprinted(numbers: set[str], shown: str) -> list[str]:
     )
 
 
-def test_every_readme_number_is_printed_by_a_notebook() -> None:
-    """Every decimal, percentage and large count in the README appears in a notebook's output,
-    or, for what the first run needs, in the bench's record of it."""
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_number_of_a_page_is_printed_by_a_notebook(page: Path) -> None:
+    """Every decimal, percentage and large count of the README and of docs/ appears in a
+    notebook's output, or, for what the first run needs, in the bench's record of it."""
     shown = "\n".join(output_text(path) for path in NOTEBOOKS) + MEMORY_RECORD.read_text()
-    numbers = set(NUMBER.findall(prose((ROOT / "README.md").read_text())))
-    numbers -= README_NUMBER_EXCEPTIONS
-    assert len(numbers) > 20, "the README quotes the notebooks' numbers"
+    numbers = set(NUMBER.findall(prose(page.read_text()))) - README_NUMBER_EXCEPTIONS
     missing = unprinted(numbers, shown)
-    assert missing == [], f"README numbers that no notebook prints: {missing}"
+    assert missing == [], f"{page.name}: numbers that no notebook prints: {missing}"
+
+
+def test_the_readme_quotes_the_notebooks() -> None:
+    numbers = set(NUMBER.findall(prose((ROOT / "README.md").read_text())))
+    assert len(numbers - README_NUMBER_EXCEPTIONS) > 20
 
 
 def test_readme_states_what_the_first_run_needs_as_the_bench_measured() -> None:
@@ -173,14 +179,15 @@ def test_the_prose_check_catches_a_number_no_output_prints() -> None:
     assert unprinted({"0.96"}, "0.9604") == ["0.96"], "a rounded number is not the number printed"
 
 
-def test_readme_writes_percentages_one_way() -> None:
-    assert not re.search(r"\d %", prose((ROOT / "README.md").read_text())), "write 97%, not 97 %"
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_pages_write_percentages_one_way(page: Path) -> None:
+    assert not re.search(r"\d %", prose(page.read_text())), "write 97%, not 97 %"
 
 
-def test_readme_shows_every_exported_figure() -> None:
-    readme = (ROOT / "README.md").read_text()
+def test_every_exported_figure_is_shown_on_a_page() -> None:
+    shown = "\n".join(page.read_text() for page in PAGES)
     for figure in (ROOT / "readme_images").glob("*.png"):
-        assert f"readme_images/{figure.name}" in readme, figure.name
+        assert f"readme_images/{figure.name}" in shown, figure.name
     sources = "\n".join(json.dumps(nbformat.read(p, as_version=4).cells) for p in NOTEBOOKS)
     for figure in (ROOT / "readme_images").glob("*.png"):
         if figure.name not in SCREENSHOTS:
