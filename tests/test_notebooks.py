@@ -111,7 +111,7 @@ def test_the_book_comparisons_agree_but_the_one_explained(path: Path) -> None:
 
 # Numbers the README may state that no notebook prints: software versions and the package name.
 README_NUMBER_EXCEPTIONS = {"3.11", "3.12", "3.13", "3.14", "1.2.6", "1.8"}
-NUMBER = re.compile(r"\d+(?:\.\d+)?\s?%|\d+\.\d+|\d{1,3}(?:,\d{3})+")
+NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?\s?%|\d+\.\d+")
 
 
 def prose(markdown: str) -> str:
@@ -177,6 +177,7 @@ def test_the_prose_check_catches_a_number_no_output_prints() -> None:
         {"97.05%", "1,891", "0.9604"}, "accuracy 97.05%\n[0.95035 0.96035 0.9604 ]"
     ) == ["1,891"]
     assert unprinted({"0.96"}, "0.9604") == ["0.96"], "a rounded number is not the number printed"
+    assert NUMBER.findall("16,716.6 and 2,164") == ["16,716.6", "2,164"]
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))

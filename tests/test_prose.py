@@ -25,7 +25,7 @@ def readable(markdown: str) -> str:
 
     Inline code counts as one word; a link counts as the words of its text."""
     text = re.sub(r"```.*?```", "", markdown, flags=re.DOTALL)
-    text = re.sub(r"<!--.*?-->|<[^>]+>", "", text, flags=re.DOTALL)
+    text = re.sub(r"<!--.*?-->|</?[A-Za-z][^<>\n]*>", "", text, flags=re.DOTALL)
     text = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", text)
     text = re.sub(r"\]\([^)]*\)", "]", text)
     text = re.sub(r"`[^`]+`", "code", text)
@@ -81,12 +81,14 @@ def test_the_measure_counts_what_a_reader_reads() -> None:
         "# A heading. Not counted.\n\nOne two three. Four, five: 0.9705 and 97.05% [six](a.md#b).\n"
         "- Seven `code(x=1)` eight\n- nine?\n\n```python\nnot = counted\n```\n"
         "![alt text](x.png)\n\n| ten | eleven |\n|---|---|\n"
+        "<img src='x.png'>\np < 0.05 and q > 1.\n"
     )
     assert sentences(page) == [
         "One two three.",
         "Four, five: 0.9705 and 97.05% [six].",
         "- Seven code eight",
         "- nine?",
+        "p < 0.05 and q > 1.",
     ]
-    assert [words(s) for s in sentences(page)] == [3, 6, 3, 1]
-    assert words(" ".join(sentences(page, tables=True))) == 15
+    assert [words(s) for s in sentences(page)] == [3, 6, 3, 1, 5]
+    assert words(" ".join(sentences(page, tables=True))) == 20
