@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsTransformer
 
-from mnist_study import cache, knn_search, settings
+from mnist_study import knn_search
 
 
 @pytest.fixture
-def small_data(fixture_arrays, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    """1,000 training images of the fixture, with an empty cache of their own."""
-    monkeypatch.setenv(settings.CACHE_DIR_ENV, str(tmp_path / "cache"))
-    cache.memory.cache_clear()
-    yield fixture_arrays["X_train"][:1000], fixture_arrays["y_train"][:1000]
-    cache.memory.cache_clear()
+def small_data(fixture_arrays):
+    """1,000 training images of the fixture."""
+    return fixture_arrays["X_train"][:1000], fixture_arrays["y_train"][:1000]
 
 
 def test_shared_neighbours_give_the_plain_searchs_scores_and_choice(small_data) -> None:
