@@ -52,8 +52,8 @@ def test_each_folds_neighbours_are_found_once(small_data, monkeypatch) -> None:
 def test_the_shared_search_scores_as_notebook_06_writes_the_books_search(small_data) -> None:
     """Notebook 06 writes the book's search itself, on float pixels: the same 40 fold scores."""
     X, y = small_data
-    param_grid = [{"weights": ["uniform", "distance"], "n_neighbors": [3, 4, 5, 6]}]
-    book = GridSearchCV(KNeighborsClassifier(), param_grid, cv=5).fit(X.astype(np.float64), y)
+    book = GridSearchCV(KNeighborsClassifier(), knn_search.BOOK_GRID, cv=5)
+    book.fit(X.astype(np.float64), y)
     shared = knn_search.neighbour_search(X.astype(np.float64), y)
     assert book.cv_results_["params"] == shared.cv_results_["params"]
     for fold in range(knn_search.FOLDS):
