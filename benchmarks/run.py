@@ -234,7 +234,10 @@ def main() -> int:
         "",
     ]
     text = "\n".join([*header, *table(rows, baseline), "", *verdicts, ""])
-    (ROOT / "benchmarks" / "RESULTS.md").write_text(text)
+    results = ROOT / "benchmarks" / "RESULTS.md"
+    earlier = results.read_text() if results.exists() else ""
+    # the other parts' sections (`make bench-warm`'s) are kept as they were
+    results.write_text(text + (earlier[earlier.index("\n## ") :] if "\n## " in earlier else ""))
     print("\n" + text)
     return 0
 
