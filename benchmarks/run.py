@@ -36,7 +36,7 @@ from pathlib import Path
 import psutil
 
 from benchmarks import drawing, threshold_explorer
-from benchmarks.memory import tree_pss
+from benchmarks.memory import tree, tree_pss
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES_1_TO_5 = [
@@ -77,7 +77,7 @@ def measure(label: str, command: list[str], env: dict[str, str]) -> Row:
     peak = 0
     while child.poll() is None:
         with contextlib.suppress(psutil.Error):
-            peak = max(peak, tree_pss(watched))
+            peak = max(peak, tree_pss(tree(watched)))
         time.sleep(0.2)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
