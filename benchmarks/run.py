@@ -36,7 +36,7 @@ from pathlib import Path
 import psutil
 
 from benchmarks import drawing, threshold_explorer
-from benchmarks.memory import tree_pss
+from benchmarks.memory import tree, tree_pss
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES_1_TO_5 = [
@@ -77,7 +77,7 @@ def measure(label: str, command: list[str], env: dict[str, str]) -> Row:
     peak = 0
     while child.poll() is None:
         with contextlib.suppress(psutil.Error):
-            peak = max(peak, tree_pss(watched))
+            peak = max(peak, tree_pss(tree(watched)))
         time.sleep(0.2)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -234,7 +234,10 @@ def main() -> int:
         "",
     ]
     text = "\n".join([*header, *table(rows, baseline), "", *verdicts, ""])
-    (ROOT / "benchmarks" / "RESULTS.md").write_text(text)
+    results = ROOT / "benchmarks" / "RESULTS.md"
+    earlier = results.read_text() if results.exists() else ""
+    # the other parts' sections (`make bench-warm`'s) are kept as they were
+    results.write_text(text + (earlier[earlier.index("\n## ") :] if "\n## " in earlier else ""))
     print("\n" + text)
     return 0
 

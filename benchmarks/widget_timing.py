@@ -8,7 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
-from mnist_study import cache, settings
+from mnist_study import settings
 
 
 def start_seconds(code: str, folder: str) -> float:
@@ -25,14 +25,12 @@ def cache_folder(folder: str) -> Iterator[None]:
     """Within the block this process keeps its results in ``folder``; the setting is restored."""
     before = os.environ.get(settings.CACHE_DIR_ENV)
     os.environ[settings.CACHE_DIR_ENV] = folder
-    cache.memory.cache_clear()
     try:
         yield
     finally:
         os.environ.pop(settings.CACHE_DIR_ENV)
         if before is not None:
             os.environ[settings.CACHE_DIR_ENV] = before
-        cache.memory.cache_clear()
 
 
 def verdict(met: bool) -> str:

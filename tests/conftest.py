@@ -19,8 +19,10 @@ from tools.paths import FIXTURE_FILE, ROOT
 
 @pytest.fixture(autouse=True)
 def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Keep each test away from the real dataset cache (and npm from asking for its updates)."""
+    """Keep each test away from the real dataset and result caches (and npm from asking for its
+    updates): each test has an empty ``tmp_path / "cache"`` of its own."""
     monkeypatch.setenv(settings.DATA_DIR_ENV, str(tmp_path / "default-data"))
+    monkeypatch.setenv(settings.CACHE_DIR_ENV, str(tmp_path / "cache"))
     monkeypatch.setenv("npm_config_update_notifier", "false")
 
 

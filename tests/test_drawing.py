@@ -13,7 +13,7 @@ from IPython.core.formatters import DisplayFormatter
 from PIL import Image
 from scipy import ndimage
 
-from mnist_study import cache, digit_pad, drawing
+from mnist_study import digit_pad, drawing
 from mnist_study.data import load_mnist
 
 
@@ -31,9 +31,7 @@ def readers(
     X_train, _, y_train, _ = fixture_data
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MNIST_STUDY_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        cache.memory.cache_clear()
         yield digit_pad.fit_readers(X_train, y_train)
-    cache.memory.cache_clear()
 
 
 def drawn_anywhere(digits: np.ndarray, seed: int = 0) -> list[np.ndarray]:

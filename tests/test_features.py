@@ -15,7 +15,7 @@ from sklearn.preprocessing import FunctionTransformer
 from sklearn.svm import SVC
 from threadpoolctl import threadpool_limits
 
-from mnist_study import cache, features, settings
+from mnist_study import cache, features
 
 
 def canvas() -> np.ndarray:
@@ -173,8 +173,6 @@ def test_knn_on_float_pixels_finds_the_same_neighbours_as_on_uint8(
     fixture_arrays: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """The float64 copies of notebook 06 only change scikit-learn's search path, not its result."""
-    monkeypatch.setenv(settings.CACHE_DIR_ENV, str(tmp_path / "cache"))
-    cache.memory.cache_clear()
     X, y = fixture_arrays["X_train"], fixture_arrays["y_train"]
     X_test = fixture_arrays["X_test"]
     on_uint8 = KNeighborsClassifier(n_neighbors=4, weights="distance").fit(X, y)
@@ -189,4 +187,3 @@ def test_knn_on_float_pixels_finds_the_same_neighbours_as_on_uint8(
     pipeline = features.on_float_pixels(clone(on_float)).fit(X, y)
     np.testing.assert_array_equal(pipeline.predict(X_test), predictions)
     assert features.float_pixels(X[:2]).dtype == np.float64
-    cache.memory.cache_clear()

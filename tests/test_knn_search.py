@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsTransformer
 
-from mnist_study import cache, knn_search, settings
+from mnist_study import knn_search
 
 
 @pytest.fixture
-def small_data(fixture_arrays, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    """1,000 training images of the fixture, with an empty cache of their own."""
-    monkeypatch.setenv(settings.CACHE_DIR_ENV, str(tmp_path / "cache"))
-    cache.memory.cache_clear()
-    yield fixture_arrays["X_train"][:1000], fixture_arrays["y_train"][:1000]
-    cache.memory.cache_clear()
+def small_data(fixture_arrays):
+    """1,000 training images of the fixture."""
+    return fixture_arrays["X_train"][:1000], fixture_arrays["y_train"][:1000]
 
 
 def test_shared_neighbours_give_the_plain_searchs_scores_and_choice(small_data) -> None:
@@ -57,8 +52,8 @@ def test_each_folds_neighbours_are_found_once(small_data, monkeypatch) -> None:
 def test_the_shared_search_scores_as_notebook_06_writes_the_books_search(small_data) -> None:
     """Notebook 06 writes the book's search itself, on float pixels: the same 40 fold scores."""
     X, y = small_data
-    param_grid = [{"weights": ["uniform", "distance"], "n_neighbors": [3, 4, 5, 6]}]
-    book = GridSearchCV(KNeighborsClassifier(), param_grid, cv=5).fit(X.astype(np.float64), y)
+    book = GridSearchCV(KNeighborsClassifier(), knn_search.BOOK_GRID, cv=5)
+    book.fit(X.astype(np.float64), y)
     shared = knn_search.neighbour_search(X.astype(np.float64), y)
     assert book.cv_results_["params"] == shared.cv_results_["params"]
     for fold in range(knn_search.FOLDS):

@@ -63,22 +63,15 @@ def people_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LabSe
             yield server, tree
 
 
-def test_lab_listens_on_loopback_only_and_asks_for_its_token(tmp_path: Path) -> None:
-    with running_lab(tmp_path) as server:
-        listening = psutil.Process(server.process.pid).net_connections("tcp")
-        addresses = {c.laddr.ip for c in listening if c.status == psutil.CONN_LISTEN}
-        assert addresses == {"127.0.0.1"}
-        with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(f"{server.base_url}api/contents", timeout=10)
-        assert refused.value.code == 403
-        assert server.api("GET", "contents")["type"] == "directory"
-        assert f"token={server.token}" in server.lab_url("notebooks")
-
-
-def test_make_lab_keeps_its_token_when_the_users_config_has_none(people_lab) -> None:
+def test_make_lab_listens_on_loopback_only_and_keeps_its_token_when_the_users_config_has_none(
+    people_lab,
+) -> None:
     server, _ = people_lab
+    listening = psutil.Process(server.process.pid).net_connections("tcp")
+    assert {c.laddr.ip for c in listening if c.status == psutil.CONN_LISTEN} == {"127.0.0.1"}
     assert status_without_token(f"{server.base_url}api/contents") == 403
     assert server.api("GET", "contents/notebooks")["type"] == "directory"
+    assert f"token={server.token}" in server.lab_url("notebooks")
 
 
 def test_make_lab_saves_a_copy_but_never_over_the_study(people_lab) -> None:

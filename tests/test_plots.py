@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mnist_study import figures, plots
+from mnist_study import curve_plots, figures, plots, score_plots
 
 
 @pytest.fixture(autouse=True)
@@ -74,7 +74,7 @@ def test_hidden_axes_do_not_count_as_text() -> None:
 def test_curves_show_their_area_to_four_decimals() -> None:
     _, ax = plt.subplots()
     y = np.array([0, 0, 1, 1, 0, 1])
-    plots.plot_curves("roc", y, {"model": np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9])}, ax)
+    curve_plots.plot_curves("roc", y, {"model": np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9])}, ax)
     labels = [text.get_text() for text in ax.get_legend().get_texts()]
     assert labels[0] == "model (AUC = 0.8889)"
 
@@ -84,7 +84,7 @@ def test_the_marked_threshold_is_named_and_both_axes_are_labelled() -> None:
     thresholds = np.array([-2.0, -1.0, 0.0, 1.0, 2.0])
     precisions = np.array([0.5, 0.6, 0.7, 0.9, 1.0, 1.0])
     recalls = np.array([1.0, 0.9, 0.8, 0.5, 0.2, 0.0])
-    plots.plot_precision_recall_vs_threshold(
+    curve_plots.plot_precision_recall_vs_threshold(
         precisions, recalls, thresholds, 1.0, ax, chosen_name="threshold for 90% precision"
     )
     labels = [text.get_text() for text in ax.get_legend().get_texts()]
@@ -98,7 +98,7 @@ def test_operating_points_are_marked_and_named() -> None:
     _, ax = plt.subplots()
     y = np.array([0, 0, 1, 1, 0, 1])
     scores = {"model": np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9])}
-    plots.plot_curves("roc", y, scores, ax, points={"default": (0.0, 2 / 3)})
+    curve_plots.plot_curves("roc", y, scores, ax, points={"default": (0.0, 2 / 3)})
     labels = [text.get_text() for text in ax.get_legend().get_texts()]
     assert "default" in labels
     (point,) = [line for line in ax.lines if line.get_label() == "default"]
@@ -108,7 +108,7 @@ def test_operating_points_are_marked_and_named() -> None:
 def test_scores_are_points_with_intervals_not_bars() -> None:
     _, ax = plt.subplots()
     table = pd.DataFrame({"a": [0.7, 0.96], "b": [0.9, 0.998]}, index=["F1", "ROC AUC"])
-    plots.plot_score_points(table, table - 0.01, table + 0.001, ax)
+    score_plots.plot_score_points(table, table - 0.01, table + 0.001, ax)
     assert not ax.patches, "no bars"
     assert {text.get_text().strip() for text in ax.texts} == {
         "0.7000",
@@ -123,7 +123,9 @@ def test_scores_are_points_with_intervals_not_bars() -> None:
 def test_scores_against_a_goal_are_points_not_bars() -> None:
     _, ax = plt.subplots()
     table = pd.DataFrame({"precision": [0.96, 0.98], "recall": [0.95, 0.99]}, index=["2", "8"])
-    plots.plot_scores_against_goal(table, low=table - 0.01, high=table + 0.01, ax=ax, goal=0.97)
+    score_plots.plot_scores_against_goal(
+        table, low=table - 0.01, high=table + 0.01, ax=ax, goal=0.97
+    )
     assert not ax.patches, "no bars"
     assert len(ax.containers) == 2, "one series of points with error bars per column"
     assert ax.get_ylim()[0] > 0.9
@@ -140,7 +142,7 @@ def test_accuracy_points_mark_the_chosen_approach() -> None:
         },
         index=["forest", "deskewed svm"],
     )
-    plots.plot_accuracy_points(scores, "deskewed svm", ax)
+    score_plots.plot_accuracy_points(scores, "deskewed svm", ax)
     assert not ax.patches, "no bars"
     assert any("(chosen)" in t.get_text() and "deskewed svm" in t.get_text() for t in ax.texts)
 
@@ -167,7 +169,7 @@ def test_model_choice_draws_points_not_bars_and_marks_the_chosen() -> None:
         index=["svc", "forest"],
     )
     full = equal.loc[["forest"]] + 0.02
-    plots.plot_model_choice(equal, full, "svc", ("10,000 images", "60,000 images"), ax)
+    score_plots.plot_model_choice(equal, full, "svc", ("10,000 images", "60,000 images"), ax)
     assert not ax.patches, "no bars"
     labels = [tick.get_text() for tick in ax.get_yticklabels()]
     assert labels == ["svc\n(wins by the rule)", "forest"], "top to bottom, in the given order"
@@ -217,7 +219,7 @@ def test_the_threshold_views_show_the_nearest_images_and_stay_readable(tmp_path:
     table = ScoreTable.from_scores(y_true, y_scores)
     fig = plt.figure(figsize=(11, 8.2), layout="constrained")
     stops = {"a": 3.0, "b": 1.0, "c": 2.0}
-    plots.plot_threshold_views(table, images, stops, (precisions, recalls), fig)
+    curve_plots.plot_threshold_views(table, images, stops, (precisions, recalls), fig)
     figures.save_readme_figure(fig, "views.png", tmp_path)
     # the first strip of the first column: the 5 images of the 5s scored just below 3
     missed, _ = table.near(3.0, 5)

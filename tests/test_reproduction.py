@@ -171,8 +171,7 @@ def test_default_knn_test_accuracy(mnist, float_pixels) -> None:
 def test_the_books_grid_search_on_10000_images(mnist, float_pixels) -> None:
     X_train_float, X_test_float = float_pixels
     y_train, y_test = mnist[2], mnist[3]
-    param_grid = [{"weights": ["uniform", "distance"], "n_neighbors": [3, 4, 5, 6]}]
-    search = GridSearchCV(KNeighborsClassifier(), param_grid, cv=5, n_jobs=-1)
+    search = GridSearchCV(KNeighborsClassifier(), knn_search.BOOK_GRID, cv=5, n_jobs=-1)
     search = fit(search, X_train_float[:10_000], y_train[:10_000])
     assert search.best_params_ == BOOK["knn_best_params"]
     assert search.best_score_ == BOOK["knn_best_score"]

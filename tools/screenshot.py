@@ -6,7 +6,6 @@ in headless Chromium by the browser tests' driver (``tests/browser/driver.py``).
 
 from __future__ import annotations
 
-import argparse
 import platform
 import sys
 import tempfile
@@ -138,21 +137,9 @@ def draw_a_digit(output: Path = DRAWING, timeout_s: float = 600) -> None:
 PICTURES = {"lab": screenshot, "drawing": draw_a_digit, "threshold": threshold_explorer}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point; returns the process exit status."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    # No `choices=`: with nargs="*", Python 3.11's argparse rejects an empty list against them.
-    parser.add_argument("pictures", nargs="*", help="lab, drawing or threshold (default: all)")
-    asked = parser.parse_args(argv).pictures or list(PICTURES)
-    if unknown := set(asked) - set(PICTURES):
-        parser.error(
-            f"unknown picture {', '.join(sorted(unknown))}: choose lab, drawing or threshold"
-        )
-    for name, take in PICTURES.items():
-        if name in asked:
-            take()
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    asked = sys.argv[1:] or list(PICTURES)
+    if unknown := set(asked) - set(PICTURES):
+        sys.exit(f"unknown picture {', '.join(sorted(unknown))}: choose lab, drawing or threshold")
+    for name in (name for name in PICTURES if name in asked):
+        PICTURES[name]()

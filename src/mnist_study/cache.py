@@ -6,19 +6,21 @@ contents of its arguments (the estimator with its parameters, the arrays), so a 
 or sample is never served a stale result. ``fit`` and ``predict`` are ``model.fit(X, y)`` and
 ``model.predict(X)`` written as functions, so that a fitted model and its answers can be kept too.
 
-Three things are added to joblib's own cache, each because joblib does not do it:
+What is added to joblib's own cache, each because joblib does not do it:
 
-- the folder is named after the numerical libraries' versions and a digest of the study's modules
-  whose functions run inside cached calls (joblib keys a function passed as an argument, such as
-  ``features.float_pixels`` in a ``FunctionTransformer``, by its name only): an upgrade or an edit
-  opens a fresh folder instead of reusing results;
-- each entry is written with its SHA-256 digest and read back only if the digest still matches:
-  a damaged entry is computed again, never used;
+- the folder is named after the numerical libraries' versions (Pillow's too: ``drawing.redraw``
+  depends on its resampling) and a digest of the study's modules whose functions run inside cached
+  calls (joblib keys a function passed as an argument, such as ``features.unit_pixels`` in a
+  ``FunctionTransformer``, by its name only): an upgrade or an edit opens a fresh folder, and the
+  folders of older keys are removed then;
 - a process computing a call holds a lock (``filelock``) that makes another process asking for the
-  same call wait and read the result, instead of computing it a second time.
+  same call wait and read the result, instead of computing it a second time;
+- a cache folder that cannot be created gives one warning naming it, and the results are computed
+  and used without being kept.
 
-A cache folder that cannot be written (read-only, a full disk) gives one warning naming it, and
-the results are computed and used without being kept.
+Entries are written compressed (``compress=True``): zlib checks each entry's checksum as it is read,
+so a damaged entry fails to load, and joblib then warns and computes it again; it never is used.
+Each entry is written to a temporary file and renamed, so a failed write leaves no entry.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import os
+import shutil
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,9 +37,9 @@ from typing import Any, TypeVar
 import filelock
 import joblib
 import numpy as np
+import PIL
 import scipy
 import sklearn
-from joblib._store_backends import FileSystemStoreBackend
 from joblib.func_inspect import get_func_code
 from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import ConvergenceWarning
@@ -51,97 +53,32 @@ LIBRARY_VERSIONS = {
     "numpy": np.__version__,
     "scipy": scipy.__version__,
     "joblib": joblib.__version__,
+    "pillow": PIL.__version__,
 }
-# The modules whose functions run inside cached calls unseen by joblib's key (see above).
-# stats.recall_at_precision runs inside stage 2's cached cross-validation too: stats.py joins this
-# list with the next change of the key, since any change recomputes every result.
-KEYED_SOURCES = ("features.py", "drawing.py", "knn_search.py", "multilabel.py")
+# The modules whose functions run inside cached calls unseen by joblib's key (see above):
+# features.py in pipelines, drawing.py and knn_search.py under their cached entry points, and
+# stats.py for stats.recall_at_precision, the scorer of notebook 02's cached threshold tuning.
+KEYED_SOURCES = ("features.py", "drawing.py", "knn_search.py", "stats.py")
 SOURCE_DIGEST = hashlib.sha256(
     b"".join(Path(__file__).with_name(name).read_bytes() for name in KEYED_SOURCES)
 ).hexdigest()
-DIGEST_FILE = "output.sha256"
 
 Function = TypeVar("Function", bound=Callable[..., Any])
 
 
 class CacheNotWritten(UserWarning):
-    """The cache folder could not be written: results are computed and used, not kept."""
+    """The cache folder could not be created: results are computed and used, not kept."""
 
 
 @functools.cache
-def not_written(strerror: str) -> None:
-    """Warn, once per process and cause, that the cache folder cannot keep results."""
+def not_written(folder: Path, strerror: str) -> None:
+    """Warn, once per process, folder and cause, that the cache folder cannot keep results."""
     warnings.warn(
-        f"results are not kept in the cache folder {settings.cache_dir()} ({strerror}); they are "
-        "computed and used as usual. Free some space or make the folder writable, or set "
-        f"{settings.CACHE_DIR_ENV} to another folder.",
+        f"results are not kept in the cache folder {folder} ({strerror}); they are computed and "
+        f"used as usual. Make the folder writable, or set {settings.CACHE_DIR_ENV} to another.",
         CacheNotWritten,
         stacklevel=4,
     )
-
-
-def file_digest(path: str) -> str:
-    """The SHA-256 digest of a file's bytes."""
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
-class CheckedStore(FileSystemStoreBackend):
-    """joblib's file store, each entry written with its digest and trusted only if it matches."""
-
-    def configure(self, location, verbose=1, backend_options=None):
-        """Open the store; a folder that cannot be created is warned about, not fatal."""
-        try:
-            super().configure(location, verbose, backend_options)
-        except OSError as error:
-            self.location = location
-            self.compress, self.mmap_mode, self.verbose = False, None, verbose
-            not_written(error.strerror or str(error))
-
-    def dump_item(self, call_id, item, verbose=1):
-        """Write the entry, then its digest; a failed write leaves no entry behind."""
-        folder = os.path.join(self.location, *call_id)
-        output = os.path.join(folder, "output.pkl")
-        try:
-            self.create_location(folder)
-            self._concurrency_safe_write(item, output, lambda obj, name: joblib.dump(obj, name))
-            digest = file_digest(output)
-            self._concurrency_safe_write(digest, os.path.join(folder, DIGEST_FILE), write_text)
-        except OSError as error:
-            self.clear_item(call_id)
-            not_written(error.strerror or str(error))
-
-    def contains_item(self, call_id):
-        """True if the entry is there and its bytes are those that were written."""
-        folder = os.path.join(self.location, *call_id)
-        try:
-            with open(os.path.join(folder, DIGEST_FILE)) as handle:
-                intact = handle.read() == file_digest(os.path.join(folder, "output.pkl"))
-        except OSError:
-            return False
-        if not intact:
-            self.clear_item(call_id)
-        return intact
-
-    def store_cached_func_code(self, call_id, func_code=None):
-        """Record the cached function's code (joblib's check that it is unchanged), if possible."""
-        try:
-            super().store_cached_func_code(call_id, func_code)
-        except OSError as error:
-            not_written(error.strerror or str(error))
-
-    def clear_location(self, location):
-        """Remove an entry or a function's entries, if the folder allows it."""
-        with contextlib.suppress(OSError):
-            super().clear_location(location)
-
-
-def write_text(text: str, name: str) -> None:
-    """Write ``text`` to the file ``name``."""
-    Path(name).write_text(text)
-
-
-joblib.register_store_backend("checked", CheckedStore)
 
 
 def cache_key() -> str:
@@ -150,11 +87,23 @@ def cache_key() -> str:
     return f"{versions}-source-{SOURCE_DIGEST[:12]}"
 
 
-@functools.cache
 def memory() -> joblib.Memory:
-    """The joblib disk cache of the study's results, in ``.cache/joblib/<key>/`` (or as set)."""
+    """The joblib disk cache of the study's results, in ``.cache/joblib/<key>/`` (or as set).
+
+    Read when asked, so that a changed ``MNIST_STUDY_CACHE_DIR`` takes effect at the next call. The
+    first call under a new key removes the folders of the keys before it.
+    """
     location = settings.cache_dir() / "joblib" / cache_key()
-    return joblib.Memory(location, backend="checked", verbose=0)
+    try:
+        if not location.is_dir():
+            location.mkdir(parents=True)
+            for older in location.parent.iterdir():
+                if older != location and older.is_dir():
+                    shutil.rmtree(older, ignore_errors=True)
+    except OSError as error:
+        not_written(location, error.strerror or str(error))
+        return joblib.Memory(None, verbose=0)
+    return joblib.Memory(location, compress=True, verbose=0)
 
 
 def stand_in(value: Any) -> Any:
@@ -180,9 +129,12 @@ def lock_name(function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict)
 
 
 @contextlib.contextmanager
-def call_lock(name: str) -> Iterator[None]:
+def call_lock(store: joblib.Memory, name: str) -> Iterator[None]:
     """Hold the lock of one call; go without where the cache folder cannot hold a lock file."""
-    folder = Path(memory().location) / "locks"
+    if store.location is None:
+        yield
+        return
+    folder = Path(store.location) / "locks"
     try:
         folder.mkdir(parents=True, exist_ok=True)
         lock = filelock.FileLock(folder / name)
@@ -212,9 +164,10 @@ def cached(function: Function) -> Function:
 
     @functools.wraps(function)
     def through_cache(*args: Any, **kwargs: Any) -> Any:
-        memorized = memory().cache(function)
+        store = memory()
+        memorized = store.cache(function)
         memorized._func_code_info = source  # joblib has no public way to give it the source
-        with call_lock(lock_name(function, args, kwargs)), warnings.catch_warnings():
+        with call_lock(store, lock_name(function, args, kwargs)), warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             return memorized(*args, **kwargs)
 

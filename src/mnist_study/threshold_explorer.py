@@ -25,7 +25,7 @@ import numpy as np
 import traitlets
 from matplotlib.figure import Figure
 
-from mnist_study import figures, plots
+from mnist_study import curve_plots, figures
 
 __all__ = [
     "STRIP",
@@ -211,7 +211,7 @@ class ThresholdExplorer(anywidget.AnyWidget):
             figures.use_study_style()
             fig = Figure(figsize=(4.4, 6.6), layout="constrained")
             views = {(named or ["threshold"])[0]: self.threshold}
-            plots.plot_threshold_views(
+            curve_plots.plot_threshold_views(
                 self.table, self.images, views, (precisions, recalls), fig, per_strip=STRIP
             )
             fig.supxlabel(HOW_TO_MOVE.replace("`", ""), fontsize=9, color="0.35")
