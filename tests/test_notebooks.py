@@ -18,6 +18,7 @@ from tools.screenshot import DRAWING, EXPLORER, SCREENSHOT
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 # What the last cold ``make bench-memory`` measured: the README's first-run needs quote it.
 MEMORY_RECORD = ROOT / "benchmarks" / "MEMORY.md"
+SPEED_RECORD = ROOT / "benchmarks" / "RESULTS.md"
 STUDY = {path.name[:2]: path for path in NOTEBOOKS}
 # The pages a reader reads beside the notebooks: the README and the reference pages it links to.
 PAGES = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -133,8 +134,9 @@ def unprinted(numbers: set[str], shown: str) -> list[str]:
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_number_of_a_page_is_printed_by_a_notebook(page: Path) -> None:
     """Every decimal, percentage and large count of the README and of docs/ appears in a
-    notebook's output, or, for what the first run needs, in the bench's record of it."""
-    shown = "\n".join(output_text(path) for path in NOTEBOOKS) + MEMORY_RECORD.read_text()
+    notebook's output, or, for speed and memory, in the bench's records."""
+    records = MEMORY_RECORD.read_text() + SPEED_RECORD.read_text()
+    shown = "\n".join(output_text(path) for path in NOTEBOOKS) + records
     numbers = set(NUMBER.findall(prose(page.read_text()))) - README_NUMBER_EXCEPTIONS
     missing = unprinted(numbers, shown)
     assert missing == [], f"{page.name}: numbers that no notebook prints: {missing}"
