@@ -10,7 +10,6 @@ picture of the same view.
 
 from __future__ import annotations
 
-import base64
 import io
 import itertools
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from sklearn.linear_model import SGDClassifier
 
 from mnist_study import drawing, figures, plots
 from mnist_study.cache import fit
+from mnist_study.widget_still import ShowsStill
 
 __all__ = ["DigitPad", "Readers", "answer", "fit_readers"]
 
@@ -87,8 +87,10 @@ def answer(readers: Readers, strokes: list) -> dict[str, Any]:
     }
 
 
-class DigitPad(anywidget.AnyWidget):
+class DigitPad(ShowsStill, anywidget.AnyWidget):
     """A canvas to draw a digit on, the 28 × 28 image the models receive, and their answers."""
+
+    how_to = HOW_TO_DRAW
 
     _esm = STATIC / "digit_pad.js"
     _css = STATIC / "digit_pad.css"
@@ -116,13 +118,6 @@ class DigitPad(anywidget.AnyWidget):
         with self.hold_sync():
             for name, value in shown.items():
                 setattr(self, name, value)
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The widget's view, and for where widgets do not run its still and how to draw."""
-        data, metadata = super()._repr_mimebundle_(**kwargs)
-        data["image/png"] = base64.b64encode(self.still()).decode("ascii")
-        data["text/plain"] = f"{self!r}. {HOW_TO_DRAW}"
-        return data, metadata
 
     def still(self) -> bytes:
         """What the widget shows now as a PNG, the same bytes from one run to the next."""

@@ -10,6 +10,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+# The ground of a label that a line may run behind.
+LABEL_GROUND = {"facecolor": "white", "edgecolor": "none", "pad": 0.5}
+
 __all__ = [
     "plot_accuracy_points",
     "plot_model_choice",
@@ -142,8 +145,9 @@ def plot_accuracy_points(
     ax.grid(axis="x", alpha=0.3)
     columns = (scores.index, scores["training images"], accuracies, scores["high"])
     for position, name, images, accuracy, high in zip(positions, *columns, strict=True):
-        label = f"{name}, {images:,} training images" + (f"  ({mark})" if name == chosen else "")
-        ax.text(low, position + 0.22, label, va="bottom", fontsize=9)
+        label = f"{name}, {images:,} training images" + (f" ({mark})" if name == chosen else "")
+        # On a white ground, so that the goal's line, drawn beneath, never crosses a label.
+        ax.text(low, position + 0.22, label, va="bottom", fontsize=9, bbox=LABEL_GROUND)
         ax.text(high + 0.0005, position, f" {accuracy:.2%}", va="center", fontsize=9)
     if goal is not None:
         ax.axvline(goal, color="crimson", linestyle="--", linewidth=1)

@@ -12,7 +12,6 @@ widgets do not run (GitHub, nbviewer), its saved output shows ``still``: a pictu
 
 from __future__ import annotations
 
-import base64
 import io
 import itertools
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ import traitlets
 from matplotlib.figure import Figure
 
 from mnist_study import curve_plots, figures
+from mnist_study.widget_still import ShowsStill
 
 __all__ = [
     "STRIP",
@@ -154,8 +154,10 @@ def explorer_view(
     }
 
 
-class ThresholdExplorer(anywidget.AnyWidget):
+class ThresholdExplorer(ShowsStill, anywidget.AnyWidget):
     """A slider over a detector's decision scores, and what its threshold gives."""
+
+    how_to = HOW_TO_MOVE
 
     _esm = STATIC / "threshold_explorer.js"
     _css = STATIC / "threshold_explorer.css"
@@ -194,13 +196,6 @@ class ThresholdExplorer(anywidget.AnyWidget):
         return (
             f"ThresholdExplorer(threshold={self.threshold:,.0f}, images={len(self.table.scores):,})"
         )
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The widget's view, and for where widgets do not run its still and how to move it."""
-        data, metadata = super()._repr_mimebundle_(**kwargs)
-        data["image/png"] = base64.b64encode(self.still()).decode("ascii")
-        data["text/plain"] = f"{self!r}. {HOW_TO_MOVE}"
-        return data, metadata
 
     def still(self) -> bytes:
         """What the widget shows now as a PNG, the same bytes from one run to the next."""
