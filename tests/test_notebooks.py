@@ -12,16 +12,14 @@ import numpy as np
 import pytest
 
 from mnist_study.book import NUMBERS as BOOK
+from tests.pages import NOTEBOOKS, PAGES, markdown_of
 from tools.paths import ROOT, SCRATCH_FIGURE_DIR
 from tools.screenshot import DRAWING, EXPLORER, SCREENSHOT
 
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 # What the last cold ``make bench-memory`` measured: the README's first-run needs quote it.
 MEMORY_RECORD = ROOT / "benchmarks" / "MEMORY.md"
 SPEED_RECORD = ROOT / "benchmarks" / "RESULTS.md"
 STUDY = {path.name[:2]: path for path in NOTEBOOKS}
-# The pages a reader reads beside the notebooks: the README and the reference pages it links to.
-PAGES = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]
 # The README pictures `make screenshot` takes in the browser, not a notebook
 SCREENSHOTS = {picture.name for picture in (SCREENSHOT, DRAWING, EXPLORER)}
 
@@ -167,9 +165,7 @@ def test_readme_states_what_the_first_run_needs_as_the_bench_measured() -> None:
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_every_number_of_a_notebooks_prose_is_printed_by_that_notebook(path: Path) -> None:
     """The Markdown cells state only numbers the notebook's outputs print, so they cannot drift."""
-    notebook = nbformat.read(path, as_version=4)
-    markdown = "\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
-    numbers = set(NUMBER.findall(prose(markdown)))
+    numbers = set(NUMBER.findall(prose(markdown_of(path))))
     missing = unprinted(numbers, output_text(path))
     assert missing == [], f"{path.name}: numbers in its Markdown that no output prints: {missing}"
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import nbformat
 import pytest
 
+from tests.pages import NOTEBOOKS, PAGES, markdown_of
 from tools.paths import ROOT
 
-PAGES = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 LONGEST, MEAN = 40, 20
 README_WORDS, STORY_WORDS = 2800, 2000
 # A sentence ends at . ! or ? (after any closing bracket, quote or emphasis) before a space or the
@@ -48,13 +46,6 @@ def sentences(markdown: str, tables: bool = False) -> list[str]:
 
 def words(text: str) -> int:
     return len(WORD.findall(text))
-
-
-def markdown_of(path: Path) -> str:
-    if path.suffix == ".ipynb":
-        notebook = nbformat.read(path, as_version=4)
-        return "\n\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
-    return path.read_text()
 
 
 @pytest.mark.parametrize("path", PAGES + NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
