@@ -40,62 +40,55 @@ def first_line(text: str) -> str:
 
 def normalise_notebook(notebook: nbformat.NotebookNode, path: Path) -> None:
     """Write ``notebook`` to ``path`` as a reader's own run gives it: no injected cell or timing."""
-    # Streams joined as nbconvert does (the kernel sends them in varying chunks), execution counts
-    # renumbered without the injected parameters cell, then nbstripout drops it and EXTRA_KEYS.
+    # Hand-written: nbconvert joins streams (the kernel sends them in varying chunks), nbstripout
+    # drops papermill's cell and EXTRA_KEYS, and nothing renumbers the cells without that one.
     CoalesceStreamsPreprocessor().preprocess(notebook, {})
-    code = [c for c in notebook.cells if c.cell_type == "code" and not injected(c)]
-    for count, cell in enumerate(code, start=1):
+    strip_output(notebook, keep_output=True, keep_count=True, keep_id=False,
+                 extra_keys=EXTRA_KEYS, drop_tagged_cells=[INJECTED_TAG])  # fmt: skip
+    for count, cell in enumerate((c for c in notebook.cells if c.cell_type == "code"), start=1):
         cell.execution_count = count
         for output in cell.outputs:
             if "execution_count" in output:
                 output["execution_count"] = count
-    strip_output(notebook, keep_output=True, keep_count=True, keep_id=False,
-                 extra_keys=EXTRA_KEYS, drop_tagged_cells=[INJECTED_TAG])  # fmt: skip
     nbformat.write(notebook, path)
 
 
-def injected(cell: nbformat.NotebookNode) -> bool:
-    return INJECTED_TAG in cell.metadata.get("tags", [])
-
-
 class Progress:
-    """nbclient's hook as a cell starts says so: its number, section heading and first line."""
+    """papermill's hook as a cell starts says so: its number, section heading and first line."""
 
     def __init__(self, notebook: Path, seconds: float) -> None:
-        self.name, self.labels, heading = notebook.stem, [], ""
+        self.name, self.labels, heading, self.number = notebook.stem, {}, "", 0
         for cell in nbformat.read(notebook, as_version=4).cells:
             titles = [line for line in cell.source.splitlines() if line.startswith("#")]
             if cell.cell_type == "markdown" and titles:
                 heading = f"{first_line(titles[-1])} › "
             elif cell.cell_type == "code":
-                self.labels.append((cell.source, f"{heading}{first_line(cell.source)}"[:100]))
-        self.number, self.since = 0, time.monotonic()
+                self.labels[cell.id] = f"{heading}{first_line(cell.source)}"[:100]
+        self.since, self.at = time.monotonic(), f"{self.name} [0/{len(self.labels)}]"
         threading.Thread(target=self.beat, args=(seconds,), daemon=True).start()
 
     def start(self, cell: nbformat.NotebookNode, **_: object) -> None:
-        while not injected(cell) and self.number < len(self.labels):  # empty cells are skipped
-            self.number += 1
-            source, label = self.labels[self.number - 1]
-            if source == cell.source:
-                self.since = time.monotonic()
-                return say(f"{self.name} [{self.number}/{len(self.labels)}] {label}")
+        if cell.get("id") in self.labels:  # not papermill's parameters
+            self.number = list(self.labels).index(cell.id) + 1
+            self.since, self.at = (
+                time.monotonic(),
+                f"{self.name} [{self.number}/{len(self.labels)}]",
+            )
+            say(f"{self.at} {self.labels[cell.id]}")
 
     def beat(self, seconds: float) -> None:
-        """Every ``seconds``, a line that a long cell still runs."""
+        """Hand-written (papermill logs cells only as they start): a long cell is alive."""
         while not time.sleep(seconds):
             if self.number and (running := time.monotonic() - self.since) >= seconds:
-                say(
-                    f"{self.name} [{self.number}/{len(self.labels)}] still running, {running:.0f} s"
-                )
+                say(f"{self.at} still running, {running:.0f} s")
 
 
 def place(scratch: Path, name: str, notebooks: Path, figures: Path) -> None:
     """Move the normalised notebook and its figures into place, stop signals held off."""
     moves = [(path, figures / path.name) for path in sorted((scratch / "readme_images").iterdir())]
     moves.append((scratch / "normalised.ipynb", notebooks / name))
-    for _, target in moves:
-        if target.exists() and not target.is_file():
-            raise IsADirectoryError(f"{target} is a folder")
+    if folders := [str(target) for _, target in moves if target.is_dir()]:
+        raise IsADirectoryError(f"{', '.join(folders)} is a folder")
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # delivered never: the process ends
     for source, target in moves:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -135,14 +128,12 @@ def main(
         place(scratch, name, Path(notebooks), Path(figures))
     except papermill.PapermillExecutionError as error:
         cell = f"cell [{progress.number}] (`{first_line(error.source)[:60]}`)"
-        say(f"error: {name} failed in {cell}: {error.ename}: {error.evalue}")
-        say(
-            f"Nothing of it was placed; what ran is kept in {scratch / name}. Fix the cell, re-run."
-        )
+        say(f"error: {name} failed in {cell}: {error.ename}: {error.evalue}\nNothing of it was "
+            f"placed; what ran is kept in {scratch / name}. Fix the cell, re-run.")  # fmt: skip
         return 1
     except Exception as error:  # the kernel died or never answered, the file is no notebook …
-        say(f"error: {name} failed outside its cells: {type(error).__name__}: {error}")
-        say("Nothing of it was placed. This is not a cell's failure: see the message above.")
+        say(f"error: {name} failed outside its cells: {type(error).__name__}: {error}\nNothing "
+            "of it was placed. This is not a cell's failure: see the message above.")  # fmt: skip
         return 1
     finally:
         end_descendants()  # whatever the kernel started and left

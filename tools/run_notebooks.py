@@ -27,8 +27,8 @@ from tools.paths import FIXTURE_FILE, ROOT
 
 RUN_ENV = "MNIST_STUDY_RUN"  # set for every process of a run: the lock holder's PID
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+NOTHING = "nothing to run: no notebook's code, the library, the lock file or the data changed"
 LINUX = ctypes.CDLL(None).prctl if sys.platform == "linux" else lambda *_: 0  # one system call
-cause: list[str] = []  # why a run stops, where no signal of its own says it
 
 
 def say(message: str) -> None:
@@ -49,40 +49,32 @@ def end_descendants(seconds: float = 5) -> None:
         family = psutil.wait_procs(family, timeout=seconds)[1]
     # Hand-written: loky and joblib name their files after the process that made them, and remove
     # them only while their resource tracker lives.
-    for pid in pids:
-        shm = Path("/dev/shm")
+    for pid, shm in ((pid, Path("/dev/shm")) for pid in pids):
         for left in (*shm.glob(f"sem.loky-{pid}-*"), *shm.glob(f"joblib_memmapping_*_{pid}_*")):
             shutil.rmtree(left, ignore_errors=True) if left.is_dir() else left.unlink(True)
 
 
-def watch_parent() -> None:
-    """Signal this process when its parent make ends, or handles a stop signal sent to it alone."""
-    # Hand-written: make waits for its recipes on an INT or HUP sent to it alone, telling them
-    # nothing; Linux shows the signal being handled as blocked (SigBlk in /proc/PID/status). Seen
-    # twice, a quarter of a second apart: make blocks signals for moments.
-    parent, status = os.getppid(), Path(f"/proc/{os.getppid()}/status")
-
-    def watch() -> None:
-        seen = None
-        while time.sleep(0.25) or os.getppid() == parent:
-            with suppress(OSError, AttributeError):
-                blocked = int(re.search(r"SigBlk:\s*(\w+)", status.read_text()).group(1), 16)
-                now = next((s for s in STOP_SIGNALS if blocked >> (s - 1) & 1), None)
-                if now is not None and now == seen:
-                    return os.kill(os.getpid(), now)
-                seen = now
-        cause.append(f"the make that started it (PID {parent}) has ended")
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
 def on_stop(handler: object) -> None:
-    """``handler`` for INT, TERM and HUP (one that nohup ignores stays so), and watch_parent."""
+    """``handler`` for INT, TERM and HUP (one that nohup ignores stays so), and for the parent's
+    death (Linux's PR_SET_PDEATHSIG sends a TERM)."""
     for signum in STOP_SIGNALS:
         if signal.getsignal(signum) != signal.SIG_IGN:
             signal.signal(signum, handler)
-    watch_parent()
+    LINUX(1, signal.SIGTERM)
+
+
+def watch_make() -> None:
+    """Signal this process when its parent make handles a stop signal sent to it alone."""
+    # Hand-written: make then waits for its recipes, telling them nothing; Linux shows the signal
+    # being handled as blocked (SigBlk in /proc/PID/status). Seen twice, as make blocks for moments.
+    status, seen = Path(f"/proc/{os.getppid()}/status"), None
+    while not time.sleep(0.25):
+        with suppress(OSError, AttributeError):
+            blocked = int(re.search(r"SigBlk:\s*(\w+)", status.read_text()).group(1), 16)
+            now = next((s for s in STOP_SIGNALS if blocked >> (s - 1) & 1), None)
+            if now is not None and now == seen:
+                return os.kill(os.getpid(), now)
+            seen = now
 
 
 def taken(build: Path) -> FileLock | None:
@@ -109,29 +101,26 @@ def folder_problem(build: Path, into: list[Path]) -> str | None:
             return f"{folder} is a file, not a folder: move it away"
         if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
             return f"{folder}/ is not writable"
-        if existing.stat().st_dev != device:
+        if existing.stat().st_dev != device:  # os.replace moves within one file system only
             return f"{existing} is on another file system than {build}/, from which files move"
     return None
 
 
 def run(build: Path, into: list[Path], command: list[str]) -> int:
     """Run make's ``command`` under the lock; the exit status (128 + a stop signal's number)."""
-    problem = folder_problem(build, into)
-    if problem:
+    if problem := folder_problem(build, into):
         say(f"error: {problem}. Nothing was run.")
         return 1
     build.mkdir(exist_ok=True)
-    lock = taken(build)
-    if lock is None:
+    if not (lock := taken(build)):
         return 1
     with lock:
         LINUX(36, 1)  # PR_SET_CHILD_SUBREAPER: what the run's processes leave becomes this one's
         placed = lambda: {p.name: p.stat().st_mtime_ns for p in into[0].glob("*.ipynb")}  # noqa: E731
-        before, started, got = placed(), time.monotonic(), []
-        # In a session of its own, a stop signal reaches it, and the notebooks, only through this
-        # process; and a SIGTERM if this process dies (PR_SET_PDEATHSIG).
+        before, started, got, parent = placed(), time.monotonic(), [], os.getppid()
+        # In a session of its own, a stop signal reaches make, and the notebooks, only from here.
         environment = {**os.environ, RUN_ENV: str(os.getpid())}
-        make = subprocess.Popen(
+        make = subprocess.Popen(  # and a TERM if this process dies (PR_SET_PDEATHSIG)
             command, env=environment, start_new_session=True, preexec_fn=lambda: LINUX(1, 15)
         )
 
@@ -141,21 +130,22 @@ def run(build: Path, into: list[Path], command: list[str]) -> int:
             got.append(signum)
 
         on_stop(forward)
+        threading.Thread(target=watch_make, daemon=True).start()
         status = make.wait()
         end_descendants()
         ran = sorted(name for name, at in placed().items() if before.get(name) != at)
+        names = ", ".join(ran)
         if got:
-            done = f"{', '.join(ran)} had finished and are in place" if ran else "none had finished"
-            why = cause[0] if cause else signal.Signals(got[0]).name
+            done = f"{names} had finished and are in place" if ran else "none had finished"
+            why = signal.Signals(got[0]).name
+            if os.getppid() != parent:
+                why = f"the make that started it (PID {parent}) has ended"
             say(f"interrupted ({why}): {done}; no notebook was half-placed.")
             return 128 + got[0]
-        if status == 0 and ran:
-            seconds = time.monotonic() - started
-            say(f"ran {len(ran)} notebook(s) in {seconds:.0f} s: {', '.join(ran)}")
+        if status == 0 and not ran:
+            say(NOTHING)
         elif status == 0:
-            say(
-                "nothing to run: no notebook's code, the library, the lock file or the data changed"
-            )
+            say(f"ran {len(ran)} notebook(s) in {time.monotonic() - started:.0f} s: {names}")
         return status
 
 
@@ -164,14 +154,13 @@ def key(notebook: Path, keyfile: Path, mode: str) -> int:
     digest = hashlib.sha256(mode.encode())
     try:
         cells = json.loads(notebook.read_bytes())["cells"]
-        digest.update(
-            json.dumps(["".join(c["source"]) for c in cells if c["cell_type"] == "code"]).encode()
-        )
+        code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+        digest.update(json.dumps(code).encode())
     except (ValueError, LookupError, TypeError):  # no notebook: running it will say so
         digest.update(notebook.read_bytes())
-    library = sorted(p for p in (ROOT / "src" / "mnist_study").rglob("*") if p.suffix != ".pyc")
     from mnist_study.settings import data_dir  # here: `free` runs before the package is installed
 
+    library = sorted(p for p in (ROOT / "src" / "mnist_study").rglob("*") if p.suffix != ".pyc")
     data = FIXTURE_FILE if mode == "smoke" else data_dir() / "mnist_784.npz"
     for path in (*library, ROOT / "requirements.lock", data):
         if path.is_file():
@@ -182,17 +171,6 @@ def key(notebook: Path, keyfile: Path, mode: str) -> int:
         keyfile.with_suffix(".new").write_text(text)
         keyfile.with_suffix(".new").replace(keyfile)
     return 0
-
-
-def free(build: Path, then=lambda: 0) -> int:
-    """Do ``then`` holding the run lock; 1, said, if a run holds it (the run itself excepted)."""
-    if os.environ.get(RUN_ENV) or not build.is_dir():
-        return then()
-    lock = taken(build)
-    if lock is None:
-        return 1
-    with lock:
-        return then()
 
 
 def clean(build: Path) -> int:
@@ -214,7 +192,13 @@ def main(job: str, *rest: str) -> int:
         return run(Path(rest[0]), [Path(rest[1]), Path(rest[2])], list(rest[3:]))
     if job == "key":
         return key(Path(rest[0]), Path(rest[1]), rest[2])
-    return free(Path(rest[0]), (lambda: clean(Path(rest[0]))) if job == "clean" else lambda: 0)
+    build = Path(rest[0])  # free and clean: refused while a run holds the lock (but by the run)
+    if os.environ.get(RUN_ENV) or not build.is_dir():
+        return clean(build) if job == "clean" else 0
+    if not (lock := taken(build)):
+        return 1
+    with lock:
+        return clean(build) if job == "clean" else 0
 
 
 if __name__ == "__main__":
