@@ -25,12 +25,9 @@ from tools.run_notebooks import LINUX, STOP_SIGNALS, end_descendants, on_stop, s
 
 INJECTED_TAG = "injected-parameters"
 # What nbstripout's command strips by default, and what papermill and the kernel's version add.
-EXTRA_KEYS = [
-    *("metadata.signature", "metadata.widgets", "cell.metadata.collapsed"),
-    *("cell.metadata.ExecuteTime", "cell.metadata.execution", "cell.metadata.heading_collapsed"),
-    *("cell.metadata.hidden", "cell.metadata.scrolled", "metadata.papermill"),
-    *("cell.metadata.papermill", "metadata.language_info.version"),
-]
+EXTRA_KEYS = "metadata.signature metadata.widgets metadata.papermill metadata.language_info.version"
+EXTRA_KEYS += " collapsed ExecuteTime execution heading_collapsed hidden scrolled papermill"
+EXTRA_KEYS = [key if key[0] == "m" else f"cell.metadata.{key}" for key in EXTRA_KEYS.split()]
 
 
 def first_line(text: str) -> str:
