@@ -75,7 +75,7 @@ def chromium_page(viewport: dict[str, int] = VIEWPORT, flags: Sequence[str] = ()
 
 def open_notebook(page: Page, server: LabServer, path: str, timeout_s: float = 60) -> None:
     """Open ``path`` alone in JupyterLab and wait until its kernel is connected and idle."""
-    page.goto(server.lab_url(path, reset=True))
+    page.goto(server.url(path, reset=True))
     kernel_status = page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"\| Idle$"))
     kernel_status.wait_for(timeout=timeout_s * 1000)
 

@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Page
 
 from tests.browser.driver import click_menu, open_notebook
-from tools.lab import lab_for_people
+from tools.lab import running_lab
 from tools.paths import NOTEBOOK_DIR
 
 pytestmark = pytest.mark.browser
@@ -85,7 +85,8 @@ def test_make_lab_never_writes_over_a_committed_notebook(
     monkeypatch.setenv("JUPYTERLAB_WORKSPACES_DIR", str(tmp_path / "workspaces"))
 
     reader = page.context.browser.new_page()  # closed without asking about the unsaved notebook
-    with lab_for_people(tmp_path, log=tmp_path / "jupyterlab.log", port=0) as server:
+    lab = running_lab(tmp_path, log=tmp_path / "log", people=True, save_hook="keep_the_study")
+    with lab as server:
         open_notebook(reader, server, f"notebooks/{notebook.name}")
         reader.locator(".jp-CodeCell .jp-InputArea-editor").first.click()
         reader.keyboard.press("Shift+Enter")
