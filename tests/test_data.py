@@ -78,15 +78,13 @@ class Trickle(http.server.BaseHTTPRequestHandler):
         except OSError:  # the client gave up
             pass
 
-    do_CONNECT = do_GET  # a proxy's tunnel for HTTPS, trickling too
-
     def log_message(self, *_args: object) -> None:
         """Quiet."""
 
 
 @pytest.fixture
 def trickling_url() -> Iterator[str]:
-    """A loopback URL whose server trickles (also as a proxy): a network that trickles."""
+    """A loopback URL whose server trickles: a network that trickles."""
     with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle) as server:
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -111,20 +109,6 @@ def test_the_fixture_loads_as_the_book_has_mnist_and_a_sample_is_stratified_and_
     assert positions == sorted(positions)
     assert not np.array_equal(load_mnist(500, fixture=fixture_file, random_state=0)[0], X)
     assert load_mnist(MIN_SAMPLE, fixture=fixture_file)[0].shape == (MIN_SAMPLE, 784)
-
-
-@pytest.mark.parametrize("sample", [MIN_SAMPLE - 1, 0, -5, 2001, 2.5, "100", True])
-def test_a_sample_out_of_range_is_refused_before_any_fetch(
-    tmp_path: Path, fixture_file: Path, sample: object
-) -> None:
-    """Whole numbers from MIN_SAMPLE to the training set's size only, checked before any source."""
-    calls: list[str] = []
-    with pytest.raises(ValueError, match=rf"from {MIN_SAMPLE} \(the smallest allowed"):
-        load_mnist(sample, fixture=fixture_file)
-    with pytest.raises(ValueError, match="sample must be"):
-        remote = [source("remote", "not reached", calls)]
-        load_mnist(60_001 if sample == 2001 else sample, data_dir=tmp_path, sources=remote)
-    assert calls == [] and list(tmp_path.iterdir()) == []
 
 
 def test_sources_are_tried_in_turn_and_only_the_canonical_digests_accepted(
@@ -228,25 +212,29 @@ def test_the_loader_installs_no_signal_handler_and_its_cache_takes_the_umasks_mo
 
 
 @pytest.mark.parametrize(
-    ("argument", "path", "message"),
+    ("arguments", "message"),
     [
-        ("data_dir", "afile", "afile is a file, not a folder: set MNIST"),
-        ("fixture", "afile", "Test fixture afile is not usable"),
-        ("data_dir", "link/mnist", "link is a link to .*unplugged, which does not exist: create"),
-        ("data_dir", "", 'data_dir="" would mean the current folder'),
-        ("fixture", "", 'fixture="" would mean the current folder'),
+        ({"sample": MIN_SAMPLE - 1}, rf"sample must be .* from {MIN_SAMPLE} \(the smallest"),
+        ({"sample": 60_001}, "to 60,000 .*, got 60001"),
+        ({"sample": 2.5}, "got 2.5"),
+        ({"sample": True}, "got True"),
+        ({"data_dir": "afile"}, "afile is a file, not a folder: set MNIST_STUDY_DATA_DIR"),
+        ({"fixture": "afile"}, "Test fixture afile is not usable"),
+        ({"data_dir": "link/mnist"}, "link is a link to .*unplugged, which does not exist: create"),
+        ({"data_dir": ""}, 'data_dir="" would mean the current folder'),
+        ({"fixture": ""}, 'fixture="" would mean the current folder'),
     ],
 )
-def test_an_unusable_path_is_a_plain_error_and_nothing_is_fetched_or_created(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argument: str, path: str, message: str
+def test_a_bad_argument_is_a_plain_error_and_nothing_is_fetched_or_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, arguments: dict, message: str
 ) -> None:
-    """A file, a dangling link (an unplugged disk) or an empty path, named with what to do."""
+    """A sample out of range, a file or a dangling link (an unplugged disk) for a folder, or ""."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "afile").write_text("")
     (tmp_path / "link").symlink_to(tmp_path / "unplugged")
     calls: list[str] = []
     with pytest.raises((ValueError, MnistUnavailableError), match=message):
-        load_mnist(**{argument: path}, sources=[source("remote", "not reached", calls)])
+        load_mnist(**arguments, sources=[source("remote", "not reached", calls)])
     assert calls == [] and sorted(p.name for p in tmp_path.iterdir()) == ["afile", "link"]
 
 
@@ -255,19 +243,14 @@ def test_a_silent_network_is_given_up_at_the_deadline_saying_what_it_waited_for(
 ) -> None:
     """Each wait is capped, the whole attempt too: no source is started once it has passed."""
     calls: list[str] = []
-    silent = [
-        Source("silent mirror", partial(sources.fetch_idx_mirrors, mirrors=(silent_url,))),
-        Source("silent Keras", partial(sources.fetch_keras_npz, url=f"{silent_url}mnist.npz")),
-        source("too late", fixture_arrays, calls),
-    ]
+    mirror = partial(sources.fetch_idx_mirrors, mirrors=(silent_url,))
+    silent = [Source("silent mirror", mirror), source("too late", fixture_arrays, calls)]
     started = time.monotonic()
     with caplog.at_level(logging.INFO), pytest.raises(MnistUnavailableError) as caught:
-        obtain(tmp_path, silent, Deadline(total_s=1.5, wait_s=1.0))
+        obtain(tmp_path, silent, Deadline(total_s=1.0, wait_s=1.0))
     assert time.monotonic() - started < 10 and calls == []
-    mirror, keras = str(caught.value).splitlines()[2:4]
-    assert "silent mirror: " in mirror and "timed out" in mirror
-    assert "silent Keras: " in keras and ("timed out" in keras or "gave up" in keras)
-    assert "too late: gave up: the 1.5 s allowed for all sources had passed" in str(caught.value)
+    assert re.search(r"silent mirror: .*timed out", str(caught.value))
+    assert "too late: gave up: the 1 s allowed for all sources had passed" in str(caught.value)
     assert f"waiting for {silent_url}train-images-idx3-ubyte.gz (at most 1 s" in caplog.text
 
 
@@ -318,28 +301,23 @@ def test_a_second_first_run_waits_for_the_first_and_reads_what_it_cached(
     np.testing.assert_equal(results[0], fixture_arrays)
 
 
-def make_data(root: Path, tmp_path: Path, proxy: str) -> subprocess.Popen[str]:
-    """``make data``'s command with every request sent to ``proxy``, no npm client, empty caches."""
-    for folder in ("empty-bin", "tmp"):
-        (tmp_path / folder).mkdir()
-    environment = {
-        **{key: value for key, value in os.environ.items() if "proxy" not in key.lower()},
-        **dict.fromkeys(["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"], proxy),
-        "PATH": str(tmp_path / "empty-bin"),
-        "SCIKIT_LEARN_DATA": str(tmp_path / "scikit_learn_data"),
-        "TMPDIR": str(tmp_path / "tmp"),
-        settings.DATA_DIR_ENV: str(tmp_path / "data"),
-    }
-    command = [sys.executable, "-m", "tools.fetch_data"]
-    return subprocess.Popen(command, cwd=root, env=environment, stderr=subprocess.PIPE, text=True)
-
-
 def test_make_data_offline_lists_every_source_tried_in_order_and_how_to_place_files(
     root: Path, tmp_path: Path, closed_port_url: str
 ) -> None:
-    """Every request refused at a loopback proxy: exit status 1, no traceback, nothing cached."""
-    with make_data(root, tmp_path, closed_port_url) as run:
-        _, stderr = run.communicate(timeout=300)
+    """Every request refused at a loopback proxy, no npm client: exit 1, no traceback, no file."""
+    (tmp_path / "empty-bin").mkdir()
+    environment = {
+        **{key: value for key, value in os.environ.items() if "proxy" not in key.lower()},
+        **dict.fromkeys(
+            ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"], closed_port_url
+        ),
+        "PATH": str(tmp_path / "empty-bin"),
+        "SCIKIT_LEARN_DATA": str(tmp_path / "scikit_learn_data"),
+        settings.DATA_DIR_ENV: str(tmp_path / "data"),
+    }
+    command = [sys.executable, "-m", "tools.fetch_data"]
+    run = subprocess.run(command, cwd=root, env=environment, capture_output=True, text=True)
+    stderr = run.stderr
     assert run.returncode == 1 and "Traceback" not in stderr, stderr
     expected = [
         "MNIST (OpenML mnist_784) could not be loaded. Sources tried, in order:",
@@ -356,22 +334,3 @@ def test_make_data_offline_lists_every_source_tried_in_order_and_how_to_place_fi
     positions = [stderr.find(line) for line in expected]
     assert -1 not in positions and positions == sorted(positions), stderr
     assert files_in(tmp_path / "data") == []
-
-
-def test_make_data_stopped_by_sigterm_during_a_download_says_so_and_leaves_no_partial_file(
-    root: Path, tmp_path: Path, trickling_url: str
-) -> None:
-    """Every request goes to a proxy that trickles; TERM comes while a mirror's file trickles in."""
-    with make_data(root, tmp_path, trickling_url) as run:
-        lines: list[str] = []
-        for line in run.stderr:
-            lines.append(line)
-            if "waiting for http://yann.lecun.com/" in line:
-                time.sleep(0.5)  # bytes are arriving
-                run.send_signal(signal.SIGTERM)
-                break
-        lines.extend(run.stderr)
-    output = "".join(lines)
-    assert run.returncode == 128 + signal.SIGTERM, output
-    assert "stopped by SIGTERM: no partial file is left" in output and "Traceback" not in output
-    assert list((tmp_path / "tmp").iterdir()) == [] and files_in(tmp_path / "data") == []
