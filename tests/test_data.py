@@ -174,6 +174,7 @@ def test_a_cache_write_that_fails_leaves_no_file(
 
     def half_written(stream: io.BufferedWriter, **arrays: np.ndarray) -> None:
         stream.write(b"PK\x03\x04 half an archive")
+        assert not (tmp_path / CACHE_NAME).exists(), "written beside, under another name"
         raise fault
 
     monkeypatch.setattr(np, "savez_compressed", half_written)
