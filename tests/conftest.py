@@ -19,8 +19,7 @@ from tools.paths import FIXTURE_FILE, ROOT
 
 @pytest.fixture(autouse=True)
 def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Keep each test away from the real dataset and result caches (and npm from asking for its
-    updates): each test has an empty ``tmp_path / "cache"`` of its own."""
+    """Each test's own empty dataset and results caches (``tmp_path / "cache"``); npm quiet."""
     monkeypatch.setenv(settings.DATA_DIR_ENV, str(tmp_path / "default-data"))
     monkeypatch.setenv(settings.CACHE_DIR_ENV, str(tmp_path / "cache"))
     monkeypatch.setenv("npm_config_update_notifier", "false")
@@ -78,6 +77,5 @@ def closed_port_url() -> str:
 @pytest.fixture
 def silent_url() -> Iterator[str]:
     """A loopback URL whose server accepts connections and never answers (a silent network)."""
-    with socket.create_server(("127.0.0.1", 0), backlog=16) as sock:
-        # the kernel completes the handshakes; nothing reads or replies
+    with socket.create_server(("127.0.0.1", 0), backlog=16) as sock:  # nothing reads or replies
         yield f"http://127.0.0.1:{sock.getsockname()[1]}/"

@@ -8,57 +8,49 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import PIL
 import pytest
-from sklearn.base import clone
 from sklearn.linear_model import SGDClassifier
 from sklearn.model_selection import cross_val_predict
-from sklearn.neighbors import KNeighborsClassifier
 
 from mnist_study import cache, settings
 from mnist_study.data import load_mnist
 
 
-@pytest.fixture
-def cache_dir() -> Path:
-    """The test's own empty cache folder (conftest.py sets it)."""
-    return settings.cache_dir()
-
-
 @pytest.fixture(scope="module")
 def small_data(fixture_file: Path) -> tuple[np.ndarray, ...]:
+    """600 training images of the fixture and their test share, with their labels."""
     return load_mnist(600, fixture=fixture_file)
 
 
 def fast_sgd(**params) -> SGDClassifier:
+    """A quick, seeded SGD classifier."""
     return SGDClassifier(random_state=42, max_iter=20, tol=None, **params)
 
 
-def counting(calls: list[int]):
-    """``cross_val_predict`` that records each real computation."""
+def counted(calls: list[int]):
+    """``cross_val_predict`` through the cache, recording each real computation."""
 
     def cross_val_predict_counted(estimator, X, y, **kwargs):
         calls.append(1)
         return cross_val_predict(estimator, X, y, **kwargs)
 
-    return cross_val_predict_counted
+    return cache.cached(cross_val_predict_counted)
 
 
-def test_a_cached_call_returns_what_scikit_learn_returns(cache_dir, small_data) -> None:
-    X, _, y, _ = small_data
-    direct = cross_val_predict(fast_sgd(), X, y == "5", cv=3, method="decision_function")
-    through = cache.cached(cross_val_predict)(
-        fast_sgd(), X, y == "5", cv=3, method="decision_function"
-    )
-    np.testing.assert_array_equal(through, direct)
-
-
-def test_results_are_kept_and_keyed_by_parameters_and_data(cache_dir, small_data) -> None:
+def test_a_result_is_scikit_learns_computed_once_and_keyed_by_parameters_and_data(
+    small_data,
+) -> None:
+    """The same call is read back; another parameter or one changed pixel computes again."""
     X, _, y, _ = small_data
     calls: list[int] = []
-    cvp = cache.cached(counting(calls))
+    cvp = counted(calls)
     first = cvp(fast_sgd(), X, y == "5", cv=3, method="decision_function")
-    again = cvp(fast_sgd(), X, y == "5", cv=3, method="decision_function")
-    np.testing.assert_array_equal(first, again)
+    direct = cross_val_predict(fast_sgd(), X, y == "5", cv=3, method="decision_function")
+    np.testing.assert_array_equal(first, direct)
+    np.testing.assert_array_equal(
+        cvp(fast_sgd(), X, y == "5", cv=3, method="decision_function"), first
+    )
     assert len(calls) == 1
     cvp(fast_sgd(alpha=1e-3), X, y == "5", cv=3, method="decision_function")
     assert len(calls) == 2
@@ -68,70 +60,63 @@ def test_results_are_kept_and_keyed_by_parameters_and_data(cache_dir, small_data
     assert len(calls) == 3
 
 
-def test_fit_returns_a_fitted_copy_and_keeps_it(cache_dir, small_data) -> None:
+def test_fit_returns_a_fitted_copy_and_predict_its_answers_both_kept(small_data) -> None:
+    """``cache.fit`` leaves the estimator passed in unfitted; fit and predict are both cached."""
     X, X_test, y, _ = small_data
     model = fast_sgd()
     fitted = cache.fit(model, X, y == "5")
-    assert not hasattr(model, "coef_"), "the estimator passed in stays as it was"
-    np.testing.assert_array_equal(fitted.coef_, fast_sgd().fit(X, y == "5").coef_)
-    np.testing.assert_array_equal(
-        cache.predict(fitted, X_test), fast_sgd().fit(X, y == "5").predict(X_test)
-    )
-    assert len(list(cache_dir.rglob("output.pkl"))) == 2
+    assert not hasattr(model, "coef_")
+    expected = fast_sgd().fit(X, y == "5")
+    np.testing.assert_array_equal(fitted.coef_, expected.coef_)
+    np.testing.assert_array_equal(cache.predict(fitted, X_test), expected.predict(X_test))
+    assert len(list(settings.cache_dir().rglob("output.pkl"))) == 2
 
 
-def test_an_upgrade_opens_a_fresh_folder_and_removes_the_older(
-    cache_dir, small_data, monkeypatch
-) -> None:
+def test_a_new_key_opens_a_fresh_folder_and_removes_the_older(small_data, monkeypatch) -> None:
+    """The key: the libraries' versions (Pillow's too) and the modules run inside cached calls."""
+    assert f"pillow-{PIL.__version__}" in cache.cache_key()
+    assert "stats.py" in cache.KEYED_SOURCES and "multilabel.py" not in cache.KEYED_SOURCES
     X, _, y, _ = small_data
     cache.fit(fast_sgd(), X, y == "5")
     before = cache.cache_key()
     monkeypatch.setitem(cache.LIBRARY_VERSIONS, "pillow", "0.0-other")
     assert cache.cache_key() != before
     cache.fit(fast_sgd(), X, y == "5")
-    assert [folder.name for folder in (cache_dir / "joblib").iterdir()] == [cache.cache_key()]
-
-
-def test_the_key_holds_pillow_and_the_sources_run_inside_cached_calls() -> None:
-    assert "pillow" in cache.LIBRARY_VERSIONS
-    assert "stats.py" in cache.KEYED_SOURCES, "stats.recall_at_precision scores a cached fit"
-    assert "multilabel.py" not in cache.KEYED_SOURCES, "no cached call runs its code"
+    folders = (settings.cache_dir() / "joblib").iterdir()
+    assert [folder.name for folder in folders] == [cache.cache_key()]
 
 
 def test_the_folder_is_read_when_asked(monkeypatch, tmp_path) -> None:
+    """A changed MNIST_STUDY_CACHE_DIR takes effect at the next call."""
     monkeypatch.setenv(settings.CACHE_DIR_ENV, str(tmp_path / "elsewhere"))
     assert Path(cache.memory().location).parent == tmp_path / "elsewhere" / "joblib"
 
 
-def damage(entry: Path, how: str) -> None:
-    """Flip one bit of a cached result, or write random bytes over part of it."""
-    data = bytearray(entry.read_bytes())
-    if how == "bit":
-        data[-20] ^= 0x80
-    else:
-        data[len(data) // 2 : len(data) // 2 + 64] = os.urandom(64)
-    entry.write_bytes(bytes(data))
-
-
-@pytest.mark.parametrize("how", ["bit", "bytes"])
-def test_a_damaged_entry_is_computed_again_never_used(cache_dir, small_data, how, caplog) -> None:
+@pytest.mark.parametrize("damage", ["a flipped bit", "random bytes"])
+def test_a_damaged_entry_is_computed_again_never_used(small_data, caplog, damage) -> None:
+    """A stored result changed on disk fails its checksum: computed again and kept anew."""
     X, _, y, _ = small_data
     calls: list[int] = []
-    cvp = cache.cached(counting(calls))
+    cvp = counted(calls)
     first = cvp(fast_sgd(), X, y == "5", cv=3, method="decision_function")
-    (entry,) = cache_dir.rglob("output.pkl")
-    damage(entry, how)
+    (entry,) = settings.cache_dir().rglob("output.pkl")
+    stored = bytearray(entry.read_bytes())
+    if damage == "a flipped bit":
+        stored[-20] ^= 0x80
+    else:
+        stored[len(stored) // 2 : len(stored) // 2 + 64] = os.urandom(64)
+    entry.write_bytes(stored)
     again = cvp(fast_sgd(), X, y == "5", cv=3, method="decision_function")
     assert "incorrect data check" in caplog.text or "Exception while loading" in caplog.text
-    assert len(calls) == 2
     np.testing.assert_array_equal(again, first)
-    assert cvp(fast_sgd(), X, y == "5", cv=3, method="decision_function") is not None
-    assert len(calls) == 2, "the entry computed again was kept"
+    cvp(fast_sgd(), X, y == "5", cv=3, method="decision_function")
+    assert len(calls) == 2, "computed again once, then kept"
 
 
 def test_a_cache_folder_that_cannot_be_created_computes_with_one_warning_naming_it(
     small_data, monkeypatch, tmp_path
 ) -> None:
+    """Results are computed and used, not kept; one warning says which folder and what to do."""
     X, _, y, _ = small_data
     (tmp_path / "a-file").write_text("")
     monkeypatch.setenv(settings.CACHE_DIR_ENV, str(tmp_path / "a-file" / "cache"))
@@ -142,85 +127,38 @@ def test_a_cache_folder_that_cannot_be_created_computes_with_one_warning_naming_
     assert len([w for w in record if w.category is cache.CacheNotWritten]) == 1
 
 
-def test_processes_asking_for_the_same_call_compute_it_once(tmp_path) -> None:
-    """Two notebooks running side by side and needing one result: one computes, one waits."""
-    (tmp_path / "slow_work.py").write_text(
-        "import os, time\n"
-        "def compute(n):\n"
+def test_processes_asking_for_one_call_compute_it_once_even_after_its_module_file_moves(
+    tmp_path, monkeypatch
+) -> None:
+    """Two notebooks side by side: one computes, the other waits and reads; a reinstall that moves
+    the function's lines while a kernel runs deletes no result."""
+    module, calls = tmp_path / "slow_work.py", tmp_path / "calls.txt"
+    module.write_text(
+        "import os, time\n\n\ndef compute(n):\n"
         "    with open(os.environ['CALLS_FILE'], 'a') as calls:\n"
-        "        calls.write(f'{os.getpid()}\\n')\n"
+        "        calls.write('computed\\n')\n"
         "    time.sleep(2)\n"
         "    return n * n\n"
     )
-    caller = (
-        "import sys, time\n"
-        "from pathlib import Path\n"
-        "from mnist_study.cache import cached\n"
-        "import slow_work\n"
-        "Path(sys.argv[1]).touch()\n"
-        "while not all(Path(p).exists() for p in sys.argv[2:]):\n"
-        "    time.sleep(0.01)\n"
+    caller = (  # each says it is ready, then waits for the other before asking
+        "import sys, time\nfrom pathlib import Path\nfrom mnist_study.cache import cached\n"
+        "import slow_work\nPath(sys.argv[1]).touch()\n"
+        "while not all(Path(p).exists() for p in sys.argv[2:]):\n    time.sleep(0.01)\n"
         "print(cached(slow_work.compute)(12))\n"
     )
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(tmp_path),
-        "MNIST_STUDY_CACHE_DIR": str(tmp_path / "cache"),
-        "CALLS_FILE": str(tmp_path / "calls.txt"),
-    }
+    monkeypatch.setenv("CALLS_FILE", str(calls))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}  # this copy
     ready = [str(tmp_path / f"ready-{n}") for n in range(2)]
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-c", caller, mine, *ready],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for mine in ready
-    ]
-    results = [process.communicate(timeout=120) for process in processes]
-    assert [process.returncode for process in processes] == [0, 0], results
-    assert [out.strip() for out, _ in results] == ["144", "144"]
-    assert len((tmp_path / "calls.txt").read_text().splitlines()) == 1
-
-
-def test_lock_names_do_not_read_array_contents() -> None:
-    sgd = fast_sgd()
-    a, b = np.zeros((3, 4), np.uint8), np.ones((3, 4), np.uint8)
-    name = cache.lock_name(cross_val_predict, (sgd, a), {"cv": 3})
-    assert name == cache.lock_name(cross_val_predict, (sgd, b), {"cv": 3})
-    assert name != cache.lock_name(cross_val_predict, (fast_sgd(alpha=1), a), {"cv": 3})
-    assert name != cache.lock_name(cross_val_predict, (sgd, a), {"cv": 5})
-
-
-def test_lock_names_do_not_read_a_fitted_models_arrays() -> None:
-    X, y = np.arange(40.0).reshape(20, 2), np.arange(20) % 2
-    unfitted = KNeighborsClassifier(n_neighbors=3)
-    fitted = clone(unfitted).fit(X, y)
-    assert cache.lock_name(cache.predict, (fitted, X), {}) == cache.lock_name(
-        cache.predict, (unfitted, X), {}
-    )
-    assert cache.lock_name(cache.predict, (fitted, X), {}) != cache.lock_name(
-        cache.predict, (KNeighborsClassifier(n_neighbors=5), X), {}
-    )
-
-
-def test_a_module_file_replaced_under_a_running_process_keeps_its_results(
-    cache_dir, tmp_path, monkeypatch
-) -> None:
-    module = tmp_path / "replaced_module.py"
-    module.write_text("CALLS = []\n\n\ndef square(x):\n    CALLS.append(x)\n    return x * x\n")
+    command = [sys.executable, "-c", caller]
+    with subprocess.Popen([*command, ready[0], *ready], env=env, stdout=subprocess.PIPE) as first:
+        second = subprocess.run([*command, ready[1], *ready], env=env, capture_output=True)
+        assert first.communicate(timeout=120)[0] == second.stdout == b"144\n", second.stderr
+    assert calls.read_text() == "computed\n"
     monkeypatch.syspath_prepend(str(tmp_path))
-    computed_elsewhere = "from mnist_study import cache; import replaced_module as m; "
-    computed_elsewhere += "print(cache.cached(m.square)(12))"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
-    subprocess.run([sys.executable, "-c", computed_elsewhere], check=True, env=env)
-    import replaced_module
+    import slow_work
 
-    square = cache.cached(replaced_module.square)
-    assert square(12) == 144
-    # the same function, moved down by a reinstall while this process runs
+    compute = cache.cached(slow_work.compute)
+    assert compute(12) == 144
     module.write_text("# a new first line\n\n" + module.read_text())
-    assert square(12) == 144
-    assert replaced_module.CALLS == [], "read back both times, never computed again"
+    assert compute(12) == 144
+    assert calls.read_text() == "computed\n", "read back each time, never computed again"
