@@ -9,11 +9,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from packaging.version import Version
 
 
 def normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def requirement_name(line: str) -> str:
+    return normalise(re.split(r"[<>=!~;\[ ]", line, maxsplit=1)[0])
 
 
 @pytest.fixture(scope="module")
@@ -32,49 +35,26 @@ def environment(root: Path) -> dict:
     return yaml.safe_load((root / "environment.yml").read_text())
 
 
-@pytest.fixture(scope="module")
-def environment_versions(environment: dict) -> dict[str, str]:
-    """The pins of environment.yml, conda's and pip's, by normalised name."""
-    entries = []
+def test_the_pins_agree_and_hold_every_direct_dependency(root, pyproject, locks, environment):
+    """environment.yml (conda-forge) pins the reader lock's versions, the development lock agrees
+    with it, and each pins every direct dependency of its set."""
+    pairs = []
     for entry in environment["dependencies"]:
         if isinstance(entry, dict):
-            entries += [line.split("==") for line in entry["pip"] if "==" in line]
+            pairs += [line.split("==") for line in entry["pip"] if "==" in line]
         elif "=" in entry and not entry.startswith("python"):
-            entries.append(entry.split("="))
-    return {normalise(name): version for name, version in entries}
-
-
-def requirement_name(line: str) -> str:
-    return normalise(re.split(r"[<>=!~;\[ ]", line, maxsplit=1)[0])
-
-
-def test_environment_yml_pins_the_reader_lock_versions(locks, environment_versions) -> None:
-    lock, env = locks["requirements.lock"], environment_versions
-    disagreements = {
-        name: (env[name], lock.get(name)) for name in env if env[name] != lock.get(name)
-    }
-    assert disagreements == {}, "environment.yml (left) disagrees with requirements.lock (right)"
-
-
-def test_every_direct_dependency_is_pinned(
-    root: Path, pyproject: dict, locks, environment_versions
-) -> None:
+            pairs.append(entry.split("="))
+    conda = {normalise(name): version for name, version in pairs}
     reader, dev = locks["requirements.lock"], locks["requirements-dev.lock"]
-    missing = [
-        name
-        for name in map(requirement_name, pyproject["dependencies"])
-        if name not in reader or name not in environment_versions
-    ]
-    lines = (root / "requirements-dev.in").read_text().splitlines()
-    direct = [line for line in lines if line and not line.startswith(("#", "-"))]
-    missing += [name for name in map(requirement_name, direct) if name not in dev]
-    assert missing == []
-
-
-def test_the_development_lock_agrees_with_the_reader_lock(locks) -> None:
-    reader, dev = locks["requirements.lock"], locks["requirements-dev.lock"]
+    assert environment["channels"] == ["conda-forge"]
+    assert {name: (v, reader.get(name)) for name, v in conda.items() if v != reader.get(name)} == {}
     both = dev.keys() & reader.keys()
     assert {name: dev[name] for name in both} == {name: reader[name] for name in both}
+    direct = list(map(requirement_name, pyproject["dependencies"]))
+    assert [name for name in direct if name not in reader or name not in conda] == []
+    lines = (root / "requirements-dev.in").read_text().splitlines()
+    direct = [requirement_name(ln) for ln in lines if ln and not ln.startswith(("#", "-"))]
+    assert [name for name in direct if name not in dev] == []
 
 
 def test_the_reader_lock_holds_no_development_tool(locks, pyproject: dict) -> None:
@@ -85,13 +65,8 @@ def test_the_reader_lock_holds_no_development_tool(locks, pyproject: dict) -> No
     assert {"papermill", "nbstripout", "tqdm"} <= locks["requirements-dev.lock"].keys()
 
 
-def test_one_python_range_everywhere(
-    root: Path,
-    pyproject: dict,
-    environment: dict,
-    python_range: tuple[Version, Version],
-    release_series: list[str],
-) -> None:
+def test_one_python_range_everywhere(root, pyproject, environment, python_range, release_series):
+    """The Makefile, ruff, environment.yml and the README name the range requires-python sets."""
     oldest, newest = python_range
     makefile = (root / "Makefile").read_text()
     candidates = re.search(r"^PYTHON \?= (.+)$", makefile, re.M).group(1).split()
@@ -102,10 +77,6 @@ def test_one_python_range_everywhere(
     assert ruff["target-version"] == f"py3{oldest.minor}"
     assert f"python{pyproject['requires-python']}" in environment["dependencies"]
     assert f"CPython {oldest} to {newest}" in (root / "README.md").read_text()
-
-
-def test_environment_yml_uses_conda_forge(environment: dict) -> None:
-    assert environment["channels"] == ["conda-forge"]
 
 
 def test_make_help_lists_every_target(root: Path) -> None:
