@@ -1,4 +1,5 @@
-"""Stage 6's features: shifts, deskewing, stroke directions, and how scikit-learn uses them."""
+"""Stages 6 and 7's library: shifts, deskewing, stroke directions, the book's KNN search with
+shared neighbours, the book's F1 and the denoising vote, against scikit-learn and scipy."""
 
 from __future__ import annotations
 
@@ -6,13 +7,15 @@ import numpy as np
 import pytest
 from scipy import ndimage
 from sklearn.decomposition import PCA
-from sklearn.neighbors import KNeighborsClassifier
+from sklearn.metrics import f1_score
+from sklearn.model_selection import GridSearchCV
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor, KNeighborsTransformer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.svm import SVC
 from threadpoolctl import threadpool_limits
 
-from mnist_study import cache, features
+from mnist_study import cache, features, knn_search, multilabel
 
 
 @pytest.fixture
@@ -115,3 +118,68 @@ def test_knn_on_float_pixels_finds_the_same_neighbours_as_on_uint8(fixture_array
     neighbours = on_uint8.kneighbors(X_test), on_float[-1].kneighbors(float_test)
     np.testing.assert_array_equal(*neighbours)
     np.testing.assert_array_equal(cache.predict(on_float, X_test), on_uint8.predict(X_test))
+
+
+def test_shared_neighbours_give_the_plain_searchs_scores_and_choice(fixture_arrays) -> None:
+    """The same fold scores and choice as the library's plain search and as notebook 06's."""
+    X, y = fixture_arrays["X_train"][:1000], fixture_arrays["y_train"][:1000]
+    shared = knn_search.neighbour_search(X, y)
+    notebook = GridSearchCV(KNeighborsClassifier(), knn_search.BOOK_GRID, cv=5)
+    for plain in (knn_search.book_search(X, y), notebook.fit(X.astype(np.float64), y)):
+        assert plain.cv_results_["params"] == shared.cv_results_["params"]
+        for fold in range(knn_search.FOLDS):
+            key = f"split{fold}_test_score"
+            np.testing.assert_array_equal(plain.cv_results_[key], shared.cv_results_[key])
+        assert (plain.best_params_, plain.best_score_) == (shared.best_params_, shared.best_score_)
+
+
+def test_each_folds_neighbours_are_found_once(fixture_arrays, monkeypatch) -> None:
+    """One neighbour query per fold for all eight candidates; a second call reads the cache."""
+    X, y = fixture_arrays["X_train"][:1000], fixture_arrays["y_train"][:1000]
+    calls: list[int] = []
+    transform = KNeighborsTransformer.transform
+    monkeypatch.setattr(
+        KNeighborsTransformer,
+        "transform",
+        lambda self, X: calls.append(len(X)) or transform(self, X),
+    )
+    first = knn_search.neighbour_search(X, y)
+    assert calls == [len(X) // knn_search.FOLDS] * knn_search.FOLDS
+    assert knn_search.neighbour_search(X, y).best_params_ == first.best_params_
+    assert len(calls) == knn_search.FOLDS, "the second call is read from the cache"
+
+
+def test_f1_from_precision_and_recall_is_the_harmonic_mean() -> None:
+    Y_true = np.array([[1, 1], [1, 0], [0, 1], [1, 1], [0, 0], [1, 0]], dtype=bool)
+    Y_pred = np.array([[1, 0], [0, 0], [1, 1], [1, 1], [1, 0], [1, 1]], dtype=bool)
+    # label 0: TP 3, FP 2, FN 1 -> P 3/5, R 3/4; label 1: TP 2, FP 1, FN 1 -> P 2/3, R 2/3
+    harmonic = multilabel.f1_from_precision_and_recall(Y_true, Y_pred)
+    np.testing.assert_allclose(harmonic, [2 * 0.6 * 0.75 / (0.6 + 0.75), 2 / 3], rtol=1e-15)
+    np.testing.assert_allclose(harmonic, f1_score(Y_true, Y_pred, average=None), rtol=1e-12)
+
+
+def test_the_vote_is_the_most_common_level_and_the_lowest_on_a_tie() -> None:
+    # one image, 5 neighbours, 4 pixels: a clear majority, a 2-2-1 tie, all different, all equal
+    levels = np.array(
+        [[[9, 7, 200, 3], [9, 7, 150, 3], [9, 0, 0, 3], [1, 0, 90, 3], [1, 5, 255, 3]]]
+    )
+    np.testing.assert_array_equal(multilabel.most_common_level(levels), [[9, 0, 0, 3]])
+    np.testing.assert_array_equal(multilabel.level_repeats(levels), [[True, True, False, True]])
+    assert multilabel.most_common_level(levels.astype(np.uint8)).dtype == np.uint8
+
+
+@pytest.mark.filterwarnings("ignore:The number of unique classes is greater than 50%")
+@pytest.mark.parametrize("pixels", [np.uint16, np.float64], ids=["integer", "float"])
+def test_the_rebuilt_vote_and_mean_are_the_models_outputs(fixture_arrays, pixels) -> None:
+    """The notebook's check of the cause, on the fixture: both scikit-learn paths, same vote."""
+    X_train, X_test = fixture_arrays["X_train"][:300], fixture_arrays["X_test"][:40]
+    rng = np.random.RandomState(0)
+    noisy_train = (X_train + rng.randint(0, 100, X_train.shape)).astype(pixels)
+    noisy_test = (X_test + rng.randint(0, 100, X_test.shape)).astype(pixels)
+    classifier = KNeighborsClassifier().fit(noisy_train, X_train)
+    regressor = KNeighborsRegressor().fit(noisy_train, X_train)
+    levels = X_train[regressor.kneighbors(noisy_test, return_distance=False)]
+    assert levels.shape == (40, 5, 784)
+    vote = multilabel.most_common_level(levels)
+    np.testing.assert_array_equal(vote, classifier.predict(noisy_test))
+    np.testing.assert_array_equal(levels.mean(axis=1), regressor.predict(noisy_test))
