@@ -30,38 +30,25 @@ def legend(ax: plt.Axes) -> list[str]:
     return [text.get_text() for text in ax.get_legend().get_texts()]
 
 
-def test_a_readable_figure_is_saved_without_software_metadata(tmp_path: Path) -> None:
-    """Saved as PNG without version metadata; a folder it cannot write to gets a plain message."""
+def test_readme_figures_are_readable_at_githubs_width_and_carry_no_software_metadata(tmp_path):
+    """Text under 9 px at GitHub's width (hidden axes aside) is refused and nothing written."""
+    wide, ax = plt.subplots(figsize=(18, 4))  # 2,160 px: shrunk by 0.4, its 10-point title 6.8 px
+    ax.set_title("a title", fontsize=10)
+    with pytest.raises(ValueError, match="smallest text would be"):
+        figures.save_readme_figure(wide, "wide.png", tmp_path)
     fig, ax = plt.subplots(figsize=(6, 3))
-    ax.set_title("a readable title")
+    ax.text(0.5, 0.5, "footnote", fontsize=4)
+    with pytest.raises(ValueError, match="at least 9 px"):
+        figures.save_readme_figure(fig, "tiny.png", tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    ax.texts[0].remove()
+    ax.set_title("shown", fontsize=12)
+    ax.set_axis_off()
+    assert figures.smallest_text_pt(fig) == 12
     raw = figures.save_readme_figure(fig, "ok.png", tmp_path).read_bytes()
     assert raw.startswith(b"\x89PNG") and b"Software" not in raw and b"matplotlib" not in raw
-    (tmp_path / "a file").write_text("not a folder")
     with pytest.raises(figures.FigureFolderError, match="set figure_dir in the notebook"):
-        figures.save_readme_figure(fig, "ok.png", tmp_path / "a file")
-
-
-@pytest.mark.parametrize(
-    ("size", "points", "message"),
-    [((18, 4), 10, "smallest text would be"), ((4, 3), 4, "at least 9 px")],
-    ids=["shrunk by GitHub", "tiny"],
-)
-def test_text_too_small_at_readme_width_is_refused_and_nothing_written(
-    tmp_path: Path, size, points, message
-) -> None:
-    """A 2,160 px wide figure is shrunk by 0.4 on GitHub: its 10-point title would be 6.8 px."""
-    fig, ax = plt.subplots(figsize=size)
-    ax.set_title("a title", fontsize=points)
-    with pytest.raises(ValueError, match=message):
-        figures.save_readme_figure(fig, "small.png", tmp_path)
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_hidden_axes_do_not_count_as_text(ax) -> None:
-    ax.tick_params(labelsize=3)
-    ax.set_axis_off()
-    ax.set_title("shown", fontsize=12)
-    assert figures.smallest_text_pt(ax.figure) == 12
+        figures.save_readme_figure(fig, "ok.png", tmp_path / "ok.png")
 
 
 def test_curves_show_their_area_to_four_decimals_and_the_operating_points(ax) -> None:
@@ -89,14 +76,16 @@ def test_scores_are_points_with_intervals_not_bars(ax) -> None:
     table = pd.DataFrame({"a": [0.7, 0.96], "b": [0.9, 0.998]}, index=["F1", "ROC AUC"])
     score_plots.plot_score_points(table, table - 0.01, table + 0.001, ax)
     assert not ax.patches and max(ax.get_xticks()) <= 1.0
-    shown = {text.get_text().strip() for text in ax.texts}
-    assert shown == {"0.7000", "0.9600", "0.9000", "0.9980"}
+    assert sorted(t.get_text().strip() for t in ax.texts) == [
+        "0.7000",
+        "0.9000",
+        "0.9600",
+        "0.9980",
+    ]
     assert [label.get_text() for label in ax.get_yticklabels()] == ["F1", "ROC AUC"]
     _, ax = plt.subplots()
-    table = pd.DataFrame({"precision": [0.96, 0.98], "recall": [0.95, 0.99]}, index=["2", "8"])
     score_plots.plot_scores_against_goal(table, table - 0.01, table + 0.01, ax=ax, goal=0.97)
     assert not ax.patches and len(ax.containers) == 2, "points with error bars, one per column"
-    assert ax.get_ylim()[0] > 0.9
 
 
 def test_accuracy_points_and_the_model_choice_mark_the_chosen(ax) -> None:
@@ -130,12 +119,10 @@ def test_labelled_digits_put_each_label_above_its_own_digit(ax) -> None:
 
 def test_a_pixel_map_is_centred_on_zero_and_says_where_it_is_cut() -> None:
     weights = np.linspace(-30, 60, 784)
-    _, (ax_full, ax_cut, ax_unsigned) = plt.subplots(1, 3)
+    _, (ax_full, ax_cut, ax_abs) = plt.subplots(1, 3)
     full = plots.plot_pixel_map(weights, ax_full, colorbar_label="weight")
     cut = plots.plot_pixel_map(weights, ax_cut, limit=10.0, colorbar_label="weight")
-    unsigned = plots.plot_pixel_map(
-        np.abs(weights), ax_unsigned, cmap="viridis", colorbar_label="i"
-    )
+    unsigned = plots.plot_pixel_map(np.abs(weights), ax_abs, cmap="viridis", colorbar_label="i")
     assert full.get_clim() == (-60.0, 60.0), "symmetric about zero: white is zero"
     assert full.get_array().shape == (28, 28) and full.colorbar.extend == "neither"
     assert cut.get_clim() == (-10.0, 10.0) and cut.colorbar.extend == "both"
@@ -143,6 +130,7 @@ def test_a_pixel_map_is_centred_on_zero_and_says_where_it_is_cut() -> None:
 
 
 def test_weight_images_and_image_rows_share_one_scale() -> None:
+    """Weights on one scale symmetric about zero; images on 0-255, clipped."""
     weights = np.random.default_rng(0).normal(size=(10, 784)) * np.arange(1, 11)[:, None]
     _, axes = plt.subplots(2, 5)
     plots.plot_weight_images(weights, [str(d) for d in range(10)], axes.ravel())
@@ -176,10 +164,8 @@ def test_the_threshold_views_show_the_nearest_images_and_stay_readable(tmp_path:
 
 def test_loss_curves_are_drawn_against_images_and_against_updates() -> None:
     """Notebook 09's figure: each curve where its history puts it, on both measures of work."""
-    histories = {
-        "batch": np.array([[0, 0.69], [100, 0.5], [200, 0.4]]),
-        "mini-batch": np.array([[0, 0.69], [20, 0.45], [200, 0.3]]),
-    }
+    batch, mini_batch = [[0, 0.69], [100, 0.5], [200, 0.4]], [[0, 0.69], [20, 0.45], [200, 0.3]]
+    histories = {"batch": np.array(batch), "mini-batch": np.array(mini_batch)}
     _, axes = plt.subplots(1, 2)
     plot_loss_curves(histories, {"batch": 100, "mini-batch": 10}, {"library": (300, 3, 0.2)}, axes)
     by_images, by_updates = ({line.get_label(): line for line in ax.lines} for ax in axes)
