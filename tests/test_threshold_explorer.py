@@ -1,6 +1,5 @@
-"""The threshold explorer's numbers against scikit-learn's, at thresholds chosen to catch errors:
-between scores, on a score, on tied scores, below every score and above every score; and its
-still picture, as a notebook saves it."""
+"""The threshold explorer's numbers against scikit-learn's, and its still picture as a notebook
+saves it."""
 
 from __future__ import annotations
 
@@ -15,20 +14,10 @@ import numpy as np
 import pytest
 from IPython.core.formatters import DisplayFormatter
 from PIL import Image
-from sklearn.metrics import (
-    confusion_matrix,
-    f1_score,
-    precision_recall_curve,
-    precision_score,
-    recall_score,
-)
+from sklearn import metrics
 
-from mnist_study.threshold_explorer import (
-    HOW_TO_MOVE,
-    ScoreTable,
-    ThresholdExplorer,
-    balanced_threshold,
-)
+from mnist_study import threshold_explorer
+from mnist_study.threshold_explorer import ScoreTable, ThresholdExplorer
 from tools.execute import normalise_notebook
 from tools.paths import ROOT
 
@@ -46,12 +35,12 @@ def detector() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def sklearn_at(y_true: np.ndarray, y_scores: np.ndarray, threshold: float) -> dict:
     """scikit-learn's measures of the answers ``y_scores >= threshold``."""
     y_pred = y_scores >= threshold
-    (tn, fp), (fn, tp) = confusion_matrix(y_true, y_pred, labels=[False, True])
+    (tn, fp), (fn, tp) = metrics.confusion_matrix(y_true, y_pred, labels=[False, True])
     return {
         "counts": {"tn": tn, "fp": fp, "fn": fn, "tp": tp},
-        "precision": precision_score(y_true, y_pred, zero_division=0.0),
-        "recall": recall_score(y_true, y_pred),
-        "f1": f1_score(y_true, y_pred),
+        "precision": metrics.precision_score(y_true, y_pred, zero_division=0.0),
+        "recall": metrics.recall_score(y_true, y_pred),
+        "f1": metrics.f1_score(y_true, y_pred),
     }
 
 
@@ -78,8 +67,8 @@ def test_the_numbers_and_strips_are_right_at_every_kind_of_threshold(detector) -
 
 def test_the_balanced_threshold_is_where_precision_and_recall_meet(detector) -> None:
     y_true, y_scores, _ = detector
-    precisions, recalls, thresholds = precision_recall_curve(y_true, y_scores)
-    chosen = balanced_threshold(precisions, recalls, thresholds)
+    precisions, recalls, thresholds = metrics.precision_recall_curve(y_true, y_scores)
+    chosen = threshold_explorer.balanced_threshold(precisions, recalls, thresholds)
     measures = ScoreTable.from_scores(y_true, y_scores).measures(chosen)
     gap = abs(measures["precision"] - measures["recall"])
     assert gap == np.abs(precisions[:-1] - recalls[:-1]).min() and gap < 0.02
@@ -136,7 +125,10 @@ def test_the_saved_output_is_a_still_of_what_the_widget_shows(detector, tmp_path
     with Image.open(io.BytesIO(at_zero)) as image:
         assert image.format == "PNG" and image.width > 400 and image.height > image.width
         assert "Software" not in image.info
-    assert data["text/plain"] == f"ThresholdExplorer(threshold=0, images=3,000). {HOW_TO_MOVE}"
+    assert (
+        data["text/plain"]
+        == f"ThresholdExplorer(threshold=0, images=3,000). {threshold_explorer.HOW_TO_MOVE}"
+    )
     assert data["application/vnd.jupyter.widget-view+json"]["model_id"] == explorer.model_id
     explorer.threshold = 1234.5
     assert explorer.still() != at_zero
