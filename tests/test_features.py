@@ -45,8 +45,9 @@ def test_shifts_are_scipys_and_augmentation_appends_one_copy_per_shift(digits, f
     np.testing.assert_array_equal(y_augmented, np.tile(fixture_arrays["y_train"][:300], 5))
 
 
-def test_deskew_straightens_and_centres_a_slanted_bar() -> None:
-    """The moments measure a bar's slant and centre; deskewed, it stands upright in the middle."""
+def test_deskew_straightens_and_centres_a_slanted_bar_and_real_digits(digits) -> None:
+    """The moments measure slant and centre; deskewed, digits stand upright in the middle, where
+    (as stage 6 finds) no shifted copy of a deskewed digit lies."""
     centres, slants = features.image_moments(np.vstack([slanted_bar(0.5), np.zeros((1, 784))]))
     assert slants[0] == pytest.approx(0.5, abs=0.03) and slants[1] == 0, "a blank has no slant"
     assert centres[0] == pytest.approx([13.5, 13.75], abs=0.3)
@@ -54,10 +55,6 @@ def test_deskew_straightens_and_centres_a_slanted_bar() -> None:
     centres, slants = features.image_moments(straightened)
     assert straightened.dtype == np.uint8 and abs(slants[0]) < 0.02
     assert centres[0] == pytest.approx([14, 14], abs=0.2)
-
-
-def test_deskewing_straightens_and_centres_real_digits(digits) -> None:
-    """Why stage 6's shifted copies of deskewed digits lie where no deskewed digit does."""
     centres, slants = features.image_moments(digits)
     deskewed_centres, deskewed_slants = features.image_moments(features.deskew(digits))
     assert np.abs(deskewed_slants).mean() < 0.1 * np.abs(slants).mean()
