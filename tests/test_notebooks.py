@@ -1,4 +1,4 @@
-"""The committed, executed notebooks: they render on GitHub and show the book's numbers."""
+"""The committed, executed notebooks: clean, numbered, the source of every number a page states."""
 
 from __future__ import annotations
 
@@ -12,143 +12,109 @@ import numpy as np
 import pytest
 
 from mnist_study.book import NUMBERS as BOOK
-from tests.pages import NOTEBOOKS, PAGES, markdown_of
+from tests.pages import NOTEBOOKS, PAGES, markdown_of, output_text, prose
 from tools.paths import ROOT, SCRATCH_FIGURE_DIR
 from tools.screenshot import DRAWING, EXPLORER, SCREENSHOT
 
 # What the last cold ``make bench-memory`` measured: the README's first-run needs quote it.
 MEMORY_RECORD = ROOT / "benchmarks" / "MEMORY.md"
 SPEED_RECORD = ROOT / "benchmarks" / "RESULTS.md"
-STUDY = {path.name[:2]: path for path in NOTEBOOKS}
-# The README pictures `make screenshot` takes in the browser, not a notebook
-SCREENSHOTS = {picture.name for picture in (SCREENSHOT, DRAWING, EXPLORER)}
-
+README = ROOT / "README.md"
 # The one book comparison that does not agree to the last digit, and why (notebook 01 explains it):
 # today's scikit-learn computes F1 from the counts, the book's from precision and recall.
-EXPECTED_DISAGREEMENTS = {"01": 1}
-
-
-def output_text(path: Path) -> str:
-    """All text a reader sees in a notebook's outputs (streams, plain text and markdown)."""
-    notebook = nbformat.read(path, as_version=4)
-    parts = []
-    for cell in notebook.cells:
-        for output in cell.get("outputs", []):
-            if output.output_type == "stream":
-                parts.append(output.text)
-            for kind in ("text/plain", "text/markdown"):
-                if kind in output.get("data", {}):
-                    parts.append(output.data[kind])
-    return "\n".join(parts)
-
-
-def test_the_notebooks_are_numbered_without_a_gap() -> None:
-    assert list(STUDY) == [f"{number:02d}" for number in range(1, len(STUDY) + 1)]
-    assert len(STUDY) >= 5, "stages 1 to 5 at least"
-
-
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_renders_cleanly(path: Path) -> None:
-    assert path.stat().st_size < 1_000_000, "GitHub renders large notebooks poorly"
-    notebook = nbformat.read(path, as_version=4)
-    nbformat.validate(notebook)
-    assert "widgets" not in notebook.metadata
-    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
-    assert [cell.execution_count for cell in code] == list(range(1, len(code) + 1)), (
-        "executed top to bottom, every cell once"
-    )
-    assert any("parameters" in cell.metadata.get("tags", []) for cell in code)
-    assert notebook.cells[0].cell_type == "markdown", "starts with an introduction"
-    for cell in code:
-        for output in cell.outputs:
-            assert output.output_type != "error", cell.source
-            assert output.get("name") != "stderr", f"warning or log output in: {cell.source}"
-            assert "sk-estimator" not in output.get("data", {}).get("text/html", "")
-    raw = path.read_text()
-    for leak in ("/work/", "/home/", "/tmp/", "0x7f", "papermill"):
-        assert leak not in raw, f"{leak!r} in {path.name}: paths, addresses or run metadata"
-
-
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_figures_carry_no_software_metadata(path: Path) -> None:
-    notebook = nbformat.read(path, as_version=4)
-    images = [
-        base64.b64decode(output.data["image/png"])
-        for cell in notebook.cells
-        for output in cell.get("outputs", [])
-        if "image/png" in output.get("data", {})
-    ]
-    assert images, f"{path.name} shows no figure"
-    assert not [image for image in images if b"Software" in image or b"Matplotlib" in image]
-
-
-def printed_forms(value: object) -> set[str]:
-    """How a notebook may print a book value: as Python prints it, or as a NumPy array."""
-    forms = {str(value)}
-    if isinstance(value, list):
-        forms |= {str(np.array(value)), str(np.array([value]))}
-    return {" ".join(form.split()) for form in forms}
-
-
-def test_every_book_number_is_printed_beside_the_studys() -> None:
-    """Each value of book.py is printed by some notebook, next to the study's own."""
-    shown = " ".join(" ".join(output_text(path) for path in NOTEBOOKS).split())
-    missing = [
-        key for key, value in BOOK.items() if not printed_forms(value) & {*shown.split("\n")}
-    ]
-    missing = [
-        key for key in missing if not any(form in shown for form in printed_forms(BOOK[key]))
-    ]
-    assert missing == [], f"book numbers no notebook prints: {missing}"
-
-
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_the_book_comparisons_agree_but_the_one_explained(path: Path) -> None:
-    verdicts = re.findall(r"same as the book: (True|False)", output_text(path))
-    assert verdicts.count("False") == EXPECTED_DISAGREEMENTS.get(path.name[:2], 0)
-
-
+EXPECTED_DISAGREEMENTS = {"01_is_it_a_5.ipynb": 1}
 # Numbers a page may state that no notebook prints: Python's and scikit-learn's versions.
-README_NUMBER_EXCEPTIONS = {"3.11", "3.12", "3.13", "3.14", "1.8"}
+VERSIONS = {"3.11", "3.12", "3.13", "3.14", "1.8"}
 NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?\s?%|\d+\.\d+")
 
 
-def prose(markdown: str) -> str:
-    """Markdown as a reader reads it: no code blocks, inline code, image or link targets."""
-    text = re.sub(r"```.*?```", "", markdown, flags=re.DOTALL)
-    text = re.sub(r"`[^`]*`", "", text)
-    return re.sub(r"\]\([^)]*\)", "]", text)
+def name(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+def test_the_notebooks_are_numbered_without_a_gap() -> None:
+    """Notebooks 01, 02, … with no number missing: stages 1 to 5 at least."""
+    numbers = [int(path.name[:2]) for path in NOTEBOOKS]
+    assert numbers == list(range(1, len(NOTEBOOKS) + 1)) and len(numbers) >= 5
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=name)
+def test_notebook_is_executed_in_order_and_renders_cleanly(path: Path) -> None:
+    """Every cell run once, top to bottom, without error or warning; no run metadata or paths."""
+    raw = path.read_text()
+    notebook = nbformat.reads(raw, as_version=4)
+    nbformat.validate(notebook)
+    assert path.stat().st_size < 1_000_000, "GitHub renders large notebooks poorly"
+    assert "widgets" not in notebook.metadata and notebook.cells[0].cell_type == "markdown"
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert [cell.execution_count for cell in code] == list(range(1, len(code) + 1))
+    outputs = [output for cell in code for output in cell.outputs]
+    assert [o for o in outputs if o.output_type == "error" or o.get("name") == "stderr"] == []
+    assert not any("sk-estimator" in o.get("data", {}).get("text/html", "") for o in outputs)
+    pngs = [
+        base64.b64decode(o.data["image/png"]) for o in outputs if "image/png" in o.get("data", {})
+    ]
+    assert pngs and not [png for png in pngs if b"Software" in png or b"Matplotlib" in png]
+    for leak in ("/work/", "/home/", "/tmp/", "0x7f", "papermill"):
+        assert leak not in raw, f"{leak!r}: paths, addresses or run metadata"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=name)
+def test_a_run_by_hand_writes_figures_to_the_scratch_folder(path: Path) -> None:
+    """The parameters cell names everything a run depends on; its figures go to build/figures/."""
+    notebook = nbformat.read(path, as_version=4)
+    (cell,) = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
+    defaults: dict[str, object] = {}
+    exec(cell.source, {}, defaults)
+    assert defaults == {"sample": None, "fixture": None, "figure_dir": "../build/figures"}
+    assert (path.parent / "../build/figures").resolve() == SCRATCH_FIGURE_DIR
+    assert "load_mnist(sample, fixture=fixture)" in "".join(c.source for c in notebook.cells)
+
+
+def test_every_book_number_is_printed_and_compared() -> None:
+    """Each value of book.py is printed by a notebook (as Python or NumPy prints it), and every
+    "same as the book" verdict is True but the one notebook 01 explains."""
+    shown = " ".join(" ".join(map(output_text, NOTEBOOKS)).split())
+
+    def printed(value: object) -> bool:
+        forms = [value, np.array(value), np.array([value])] if isinstance(value, list) else [value]
+        return any(not unprinted({" ".join(str(form).split())}, shown) for form in forms)
+
+    assert [key for key, value in BOOK.items() if not printed(value)] == []
+    verdicts = {p.name: re.findall(r"same as the book: (\w+)", output_text(p)) for p in NOTEBOOKS}
+    assert any("True" in v for v in verdicts.values())
+    assert {n: v.count("False") for n, v in verdicts.items() if "False" in v} == (
+        EXPECTED_DISAGREEMENTS
+    )
 
 
 def unprinted(numbers: set[str], shown: str) -> list[str]:
     """The numbers that do not stand, as numbers, in the text ``shown``."""
-    return sorted(
-        number
-        for number in numbers
-        if not re.search(rf"(?<![\d.,]){re.escape(number)}(?![\d])", shown)
-    )
+    return sorted(n for n in numbers if not re.search(rf"(?<![\d.,]){re.escape(n)}(?!\d)", shown))
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_every_number_of_a_page_is_printed_by_a_notebook(page: Path) -> None:
-    """Every decimal, percentage and large count of the README and of docs/ appears in a
-    notebook's output, or, for speed and memory, in the bench's records."""
-    records = MEMORY_RECORD.read_text() + SPEED_RECORD.read_text()
-    shown = "\n".join(output_text(path) for path in NOTEBOOKS) + records
-    numbers = set(NUMBER.findall(prose(page.read_text()))) - README_NUMBER_EXCEPTIONS
-    missing = unprinted(numbers, shown)
-    assert missing == [], f"{page.name}: numbers that no notebook prints: {missing}"
+@pytest.mark.parametrize("path", PAGES + NOTEBOOKS, ids=name)
+def test_every_number_of_the_prose_is_printed(path: Path) -> None:
+    """A page's decimals, percentages and large counts appear in a notebook's outputs (or, for
+    speed and memory, in the bench's records); a notebook's Markdown states only its own."""
+    shown = output_text(path) if path.suffix == ".ipynb" else "\n".join(map(output_text, NOTEBOOKS))
+    if path.suffix == ".md":
+        shown += MEMORY_RECORD.read_text() + SPEED_RECORD.read_text()
+    numbers = set(NUMBER.findall(prose(markdown_of(path)))) - VERSIONS
+    assert unprinted(numbers, shown) == [], f"{path.name}: numbers that no output prints"
 
 
-def test_the_readme_quotes_the_notebooks() -> None:
-    numbers = set(NUMBER.findall(prose((ROOT / "README.md").read_text())))
-    assert len(numbers - README_NUMBER_EXCEPTIONS) > 20
+def test_the_number_check_catches_a_number_no_output_prints() -> None:
+    """A missing number, or one only rounded, is caught; the README states many numbers."""
+    assert unprinted({"12.5%", "1,234", "0.25"}, "share 12.5%\n[0.125 0.25 ]") == ["1,234"]
+    assert unprinted({"0.96"}, "0.9604") == ["0.96"], "a rounded number is not the number printed"
+    assert NUMBER.findall("16,716.6 and 2,164") == ["16,716.6", "2,164"]
+    assert len(set(NUMBER.findall(prose(README.read_text()))) - VERSIONS) > 20
 
 
 def test_readme_states_what_the_first_run_needs_as_the_bench_measured() -> None:
     """The paragraph beside the two commands quotes the last cold run of ``make bench-memory``."""
-    record = MEMORY_RECORD.read_text()
-    readme = (ROOT / "README.md").read_text()
+    record, readme = MEMORY_RECORD.read_text(), README.read_text()
     needs = prose(readme[readme.index("What the first run needs") : readme.index("## The study")])
     wall, cpu = (
         float(value.replace(",", ""))
@@ -162,44 +128,11 @@ def test_readme_states_what_the_first_run_needs_as_the_bench_measured() -> None:
         assert re.sub(r"^the (\w+ )*", "", size) in needs, size
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_every_number_of_a_notebooks_prose_is_printed_by_that_notebook(path: Path) -> None:
-    """The Markdown cells state only numbers the notebook's outputs print, so they cannot drift."""
-    numbers = set(NUMBER.findall(prose(markdown_of(path))))
-    missing = unprinted(numbers, output_text(path))
-    assert missing == [], f"{path.name}: numbers in its Markdown that no output prints: {missing}"
-
-
-def test_the_prose_check_catches_a_number_no_output_prints() -> None:
-    assert unprinted(
-        {"97.05%", "1,891", "0.9604"}, "accuracy 97.05%\n[0.95035 0.96035 0.9604 ]"
-    ) == ["1,891"]
-    assert unprinted({"0.96"}, "0.9604") == ["0.96"], "a rounded number is not the number printed"
-    assert NUMBER.findall("16,716.6 and 2,164") == ["16,716.6", "2,164"]
-
-
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_pages_write_percentages_one_way(page: Path) -> None:
-    assert not re.search(r"\d %", prose(page.read_text())), "write 97%, not 97 %"
-
-
 def test_readme_shows_every_exported_figure() -> None:
-    readme = (ROOT / "README.md").read_text()
+    """Each picture of readme_images/ is in the README and, but the screenshots, a notebook's."""
+    readme = README.read_text()
+    sources = "\n".join(json.dumps(nbformat.read(p, as_version=4).cells) for p in NOTEBOOKS)
+    screenshots = {picture.name for picture in (SCREENSHOT, DRAWING, EXPLORER)}
     for figure in (ROOT / "readme_images").glob("*.png"):
         assert f"readme_images/{figure.name}" in readme, figure.name
-    sources = "\n".join(json.dumps(nbformat.read(p, as_version=4).cells) for p in NOTEBOOKS)
-    for figure in (ROOT / "readme_images").glob("*.png"):
-        if figure.name not in SCREENSHOTS:
-            assert figure.name in sources, f"{figure.name} is written by no notebook"
-
-
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_a_run_by_hand_writes_figures_to_the_scratch_folder(path: Path) -> None:
-    """The parameters cell names everything a run depends on; its figures go to build/figures/."""
-    notebook = nbformat.read(path, as_version=4)
-    (cell,) = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
-    defaults: dict[str, object] = {}
-    exec(cell.source, {}, defaults)
-    assert defaults == {"sample": None, "fixture": None, "figure_dir": "../build/figures"}
-    assert (path.parent / "../build/figures").resolve() == SCRATCH_FIGURE_DIR
-    assert "load_mnist(sample, fixture=fixture)" in "".join(c.source for c in notebook.cells)
+        assert figure.name in screenshots or figure.name in sources, f"no notebook writes {figure}"

@@ -1,8 +1,7 @@
-"""README figures: readable at the width GitHub shows them, and free of version metadata."""
+"""The library's figures draw what they say, and README figures stay readable at GitHub's width."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib
@@ -12,205 +11,140 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import precision_recall_curve
 
 from mnist_study import curve_plots, figures, plots, score_plots
+from mnist_study.descent_plots import plot_loss_curves
+from mnist_study.threshold_explorer import ScoreTable
 
 
 @pytest.fixture(autouse=True)
-def study_style():
+def ax():
+    """An axes in the study's style; every figure closed afterwards."""
     figures.use_study_style()
-    yield
+    yield plt.subplots()[1]
     plt.close("all")
 
 
-def test_a_readable_figure_is_saved_without_software_metadata(tmp_path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(6, 3))
-    ax.plot([0, 1], [0, 1])
-    ax.set_title("a readable title")
-    path = figures.save_readme_figure(fig, "ok.png", tmp_path)
-    raw = path.read_bytes()
-    assert raw.startswith(b"\x89PNG") and b"Software" not in raw and b"matplotlib" not in raw
+def legend(ax: plt.Axes) -> list[str]:
+    return [text.get_text() for text in ax.get_legend().get_texts()]
 
 
-@pytest.mark.parametrize("kind", ["a file", "read-only"])
-def test_a_figure_folder_that_cannot_be_written_gets_a_plain_message(tmp_path: Path, kind) -> None:
-    folder = tmp_path / "figures"
-    if kind == "a file":
-        folder.write_text("not a folder")
-    else:
-        folder.mkdir()
-        folder.chmod(0o500)
-        if os.access(folder, os.W_OK):
-            pytest.skip("this user writes into read-only folders (root): a file stands in for it")
-    fig, _ = plt.subplots(figsize=(4, 3))
-    with pytest.raises(figures.FigureFolderError, match="set figure_dir in the notebook"):
-        figures.save_readme_figure(fig, "ok.png", folder)
-
-
-def test_text_too_small_at_readme_width_is_refused_and_nothing_written(tmp_path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(18, 4))  # 2,160 px wide: shrunk by 0.4 on GitHub
-    ax.plot([0, 1], [0, 1])
-    ax.set_title("this 10-point title would be 6.8 px high")
+def test_readme_figures_are_readable_at_githubs_width_and_carry_no_software_metadata(tmp_path):
+    """Text under 9 px at GitHub's width (hidden axes aside) is refused and nothing written."""
+    wide, ax = plt.subplots(figsize=(18, 4))  # 2,160 px: shrunk by 0.4, its 10-point title 6.8 px
+    ax.set_title("a title", fontsize=10)
     with pytest.raises(ValueError, match="smallest text would be"):
-        figures.save_readme_figure(fig, "too_wide.png", tmp_path)
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_tiny_text_is_refused_even_in_a_narrow_figure(tmp_path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(4, 3))
+        figures.save_readme_figure(wide, "wide.png", tmp_path)
+    fig, ax = plt.subplots(figsize=(6, 3))
     ax.text(0.5, 0.5, "footnote", fontsize=4)
     with pytest.raises(ValueError, match="at least 9 px"):
         figures.save_readme_figure(fig, "tiny.png", tmp_path)
-
-
-def test_hidden_axes_do_not_count_as_text() -> None:
-    fig, ax = plt.subplots(figsize=(4, 3))
-    ax.tick_params(labelsize=3)
-    ax.set_axis_off()
+    assert list(tmp_path.iterdir()) == []
+    ax.texts[0].remove()
     ax.set_title("shown", fontsize=12)
+    ax.set_axis_off()
     assert figures.smallest_text_pt(fig) == 12
+    raw = figures.save_readme_figure(fig, "ok.png", tmp_path).read_bytes()
+    assert raw.startswith(b"\x89PNG") and b"Software" not in raw and b"matplotlib" not in raw
+    with pytest.raises(figures.FigureFolderError, match="set figure_dir in the notebook"):
+        figures.save_readme_figure(fig, "ok.png", tmp_path / "ok.png")
 
 
-def test_curves_show_their_area_to_four_decimals() -> None:
-    _, ax = plt.subplots()
-    y = np.array([0, 0, 1, 1, 0, 1])
-    curve_plots.plot_curves("roc", y, {"model": np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9])}, ax)
-    labels = [text.get_text() for text in ax.get_legend().get_texts()]
-    assert labels[0] == "model (AUC = 0.8889)"
+def test_curves_show_their_area_to_four_decimals_and_the_operating_points(ax) -> None:
+    y, scores = np.array([0, 0, 1, 1, 0, 1]), np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9])
+    curve_plots.plot_curves("roc", y, {"model": scores}, ax, points={"default": (0.0, 2 / 3)})
+    assert legend(ax)[0] == "model (AUC = 0.8889)" and "default" in legend(ax)
+    (point,) = [line for line in ax.lines if line.get_label() == "default"]
+    assert (point.get_xdata()[0], point.get_ydata()[0]) == (0.0, 2 / 3)
 
 
-def test_the_marked_threshold_is_named_and_both_axes_are_labelled() -> None:
-    _, ax = plt.subplots()
+def test_the_marked_threshold_is_named_and_both_axes_are_labelled(ax) -> None:
     thresholds = np.array([-2.0, -1.0, 0.0, 1.0, 2.0])
     precisions = np.array([0.5, 0.6, 0.7, 0.9, 1.0, 1.0])
     recalls = np.array([1.0, 0.9, 0.8, 0.5, 0.2, 0.0])
     curve_plots.plot_precision_recall_vs_threshold(
         precisions, recalls, thresholds, 1.0, ax, chosen_name="threshold for 90% precision"
     )
-    labels = [text.get_text() for text in ax.get_legend().get_texts()]
-    assert "threshold for 90% precision: 1" in labels
+    assert "threshold for 90% precision: 1" in legend(ax)
     assert ax.get_ylabel() and ax.get_xlabel() == "Decision threshold"
-    marked = [line for line in ax.lines if line.get_marker() == "o"]
-    assert sorted(line.get_ydata()[0] for line in marked) == [0.5, 0.9]
+    marked = [line.get_ydata()[0] for line in ax.lines if line.get_marker() == "o"]
+    assert sorted(marked) == [0.5, 0.9]
 
 
-def test_operating_points_are_marked_and_named() -> None:
-    _, ax = plt.subplots()
-    y = np.array([0, 0, 1, 1, 0, 1])
-    scores = {"model": np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9])}
-    curve_plots.plot_curves("roc", y, scores, ax, points={"default": (0.0, 2 / 3)})
-    labels = [text.get_text() for text in ax.get_legend().get_texts()]
-    assert "default" in labels
-    (point,) = [line for line in ax.lines if line.get_label() == "default"]
-    assert (point.get_xdata()[0], point.get_ydata()[0]) == (0.0, 2 / 3)
-
-
-def test_scores_are_points_with_intervals_not_bars() -> None:
-    _, ax = plt.subplots()
+def test_scores_are_points_with_intervals_not_bars(ax) -> None:
     table = pd.DataFrame({"a": [0.7, 0.96], "b": [0.9, 0.998]}, index=["F1", "ROC AUC"])
     score_plots.plot_score_points(table, table - 0.01, table + 0.001, ax)
-    assert not ax.patches, "no bars"
-    assert {text.get_text().strip() for text in ax.texts} == {
+    assert not ax.patches and max(ax.get_xticks()) <= 1.0
+    assert sorted(t.get_text().strip() for t in ax.texts) == [
         "0.7000",
-        "0.9600",
         "0.9000",
+        "0.9600",
         "0.9980",
-    }
-    assert max(ax.get_xticks()) <= 1.0
+    ]
     assert [label.get_text() for label in ax.get_yticklabels()] == ["F1", "ROC AUC"]
-
-
-def test_scores_against_a_goal_are_points_not_bars() -> None:
     _, ax = plt.subplots()
-    table = pd.DataFrame({"precision": [0.96, 0.98], "recall": [0.95, 0.99]}, index=["2", "8"])
-    score_plots.plot_scores_against_goal(
-        table, low=table - 0.01, high=table + 0.01, ax=ax, goal=0.97
-    )
-    assert not ax.patches, "no bars"
-    assert len(ax.containers) == 2, "one series of points with error bars per column"
-    assert ax.get_ylim()[0] > 0.9
+    score_plots.plot_scores_against_goal(table, table - 0.01, table + 0.01, ax=ax, goal=0.97)
+    assert not ax.patches and len(ax.containers) == 2, "points with error bars, one per column"
 
 
-def test_accuracy_points_mark_the_chosen_approach() -> None:
-    _, ax = plt.subplots()
+def test_accuracy_points_and_the_model_choice_mark_the_chosen(ax) -> None:
     scores = pd.DataFrame(
-        {
-            "accuracy": [0.97, 0.99],
-            "low": [0.96, 0.98],
-            "high": [0.98, 0.995],
-            "training images": [60_000, 60_000],
-        },
-        index=["forest", "deskewed svm"],
+        {"accuracy": [0.95, 0.93], "low": [0.94, 0.92], "high": [0.96, 0.94]},
+        index=["svc", "forest"],
     )
-    score_plots.plot_accuracy_points(scores, "deskewed svm", ax)
+    score_plots.plot_accuracy_points(scores.assign(**{"training images": 60_000}), "svc", ax)
     assert not ax.patches, "no bars"
-    assert any("(chosen)" in t.get_text() and "deskewed svm" in t.get_text() for t in ax.texts)
-
-
-def test_labelled_digits_put_each_label_above_its_own_digit() -> None:
+    assert any("(chosen)" in t.get_text() and "svc" in t.get_text() for t in ax.texts)
     _, ax = plt.subplots()
+    full = scores.loc[["forest"]] + 0.02
+    score_plots.plot_model_choice(scores, full, "svc", ("10,000 images", "60,000 images"), ax)
+    assert not ax.patches and ax.lines and ax.get_xlim()[1] == 1.0
+    labels = [tick.get_text() for tick in ax.get_yticklabels()]
+    assert labels == ["svc\n(wins by the rule)", "forest"], "top to bottom, in the given order"
+    assert legend(ax) == ["10,000 images", "60,000 images"]
+    assert any("not run" in text.get_text() for text in ax.texts), "svc has no full-data point"
+
+
+def test_labelled_digits_put_each_label_above_its_own_digit(ax) -> None:
     images = np.zeros((5, 784))
     images[3, 0] = 255  # the top-left pixel of the fourth digit
     plots.plot_labelled_digits(images, ["4→9", "9→4", "3→5", "7→1", "8→3"], ax, per_row=3)
     mosaic = ax.images[0].get_array()
-    assert mosaic.shape == (2 * 38, 3 * 28)
-    ((ink_row, ink_column),) = np.argwhere(mosaic == 255)
-    assert (ink_row, ink_column) == (38 + 10, 0), "the fourth digit starts the second row"
-    positions = {text.get_text(): text.get_position() for text in ax.texts}
-    x, y = positions["7→1"]
+    assert mosaic.shape == (2 * 38, 3 * 28) and not ax.axison
+    assert np.argwhere(mosaic == 255).tolist() == [[38 + 10, 0]], "the second row's first digit"
+    x, y = {text.get_text(): text.get_position() for text in ax.texts}["7→1"]
     assert 0 <= x < 28 and 38 <= y < 38 + 10, "its label sits in the gap above that digit"
-    assert not ax.axison
-
-
-def test_model_choice_draws_points_not_bars_and_marks_the_chosen() -> None:
-    _, ax = plt.subplots()
-    equal = pd.DataFrame(
-        {"accuracy": [0.95, 0.93], "low": [0.94, 0.92], "high": [0.96, 0.94]},
-        index=["svc", "forest"],
-    )
-    full = equal.loc[["forest"]] + 0.02
-    score_plots.plot_model_choice(equal, full, "svc", ("10,000 images", "60,000 images"), ax)
-    assert not ax.patches, "no bars"
-    labels = [tick.get_text() for tick in ax.get_yticklabels()]
-    assert labels == ["svc\n(wins by the rule)", "forest"], "top to bottom, in the given order"
-    assert [text.get_text() for text in ax.get_legend().get_texts()] == [
-        "10,000 images",
-        "60,000 images",
-    ]
-    assert len(ax.lines) > 0 and ax.get_xlim()[1] == 1.0
-    assert any("not run" in text.get_text() for text in ax.texts), "svc has no full-data point"
 
 
 def test_a_pixel_map_is_centred_on_zero_and_says_where_it_is_cut() -> None:
     weights = np.linspace(-30, 60, 784)
-    _fig, (ax_full, ax_cut, ax_unsigned) = plt.subplots(1, 3)
+    _, (ax_full, ax_cut, ax_abs) = plt.subplots(1, 3)
     full = plots.plot_pixel_map(weights, ax_full, colorbar_label="weight")
     cut = plots.plot_pixel_map(weights, ax_cut, limit=10.0, colorbar_label="weight")
-    unsigned = plots.plot_pixel_map(
-        np.abs(weights), ax_unsigned, cmap="viridis", colorbar_label="i"
-    )
+    unsigned = plots.plot_pixel_map(np.abs(weights), ax_abs, cmap="viridis", colorbar_label="i")
     assert full.get_clim() == (-60.0, 60.0), "symmetric about zero: white is zero"
-    assert full.get_array().shape == (28, 28)
+    assert full.get_array().shape == (28, 28) and full.colorbar.extend == "neither"
     assert cut.get_clim() == (-10.0, 10.0) and cut.colorbar.extend == "both"
-    assert full.colorbar.extend == "neither"
     assert unsigned.get_clim() == (0.0, 60.0), "an importance has no sign: its scale starts at 0"
 
 
-def test_weight_images_share_one_scale() -> None:
-    rng = np.random.default_rng(0)
-    weights = rng.normal(size=(10, 784)) * np.arange(1, 11)[:, None]
-    _fig, axes = plt.subplots(2, 5)
+def test_weight_images_and_image_rows_share_one_scale() -> None:
+    """Weights on one scale symmetric about zero; images on 0-255, clipped."""
+    weights = np.random.default_rng(0).normal(size=(10, 784)) * np.arange(1, 11)[:, None]
+    _, axes = plt.subplots(2, 5)
     plots.plot_weight_images(weights, [str(d) for d in range(10)], axes.ravel())
-    limits = {ax.images[0].get_clim() for ax in axes.ravel()}
-    assert limits == {(-np.abs(weights).max(), np.abs(weights).max())}
+    limit = np.abs(weights).max()
+    assert {ax.images[0].get_clim() for ax in axes.ravel()} == {(-limit, limit)}
     assert [ax.get_title() for ax in axes.ravel()][:2] == ["detector of 0", "detector of 1"]
+    noisy = np.full((6, 784), 300)
+    fig = plots.plot_image_rows({"noisy": noisy, "originals": noisy // 2, "blank": 0 * noisy})
+    assert [ax.get_title(loc="left") for ax in fig.axes] == ["noisy", "originals", "blank"]
+    assert {ax.images[0].get_clim() for ax in fig.axes} == {(0, 255)}
+    assert max(ax.images[0].get_array().max() for ax in fig.axes) <= 255
 
 
 def test_the_threshold_views_show_the_nearest_images_and_stay_readable(tmp_path: Path) -> None:
-    from sklearn.metrics import precision_recall_curve
-
-    from mnist_study.threshold_explorer import ScoreTable
-
     rng = np.random.default_rng(1)
     y_true = rng.random(500) < 0.2
     y_scores = rng.normal(3 * y_true, 1.0)
@@ -226,3 +160,19 @@ def test_the_threshold_views_show_the_nearest_images_and_stay_readable(tmp_path:
     strip = fig.axes[2].images[0].get_array()
     assert [strip[0, 29 * k] for k in range(5)] == list(images[table.order[missed], 0])
     assert "0.0000" not in " ".join(t.get_text() for t in fig.axes[1].texts)
+
+
+def test_loss_curves_are_drawn_against_images_and_against_updates() -> None:
+    """Notebook 09's figure: each curve where its history puts it, on both measures of work."""
+    batch, mini_batch = [[0, 0.69], [100, 0.5], [200, 0.4]], [[0, 0.69], [20, 0.45], [200, 0.3]]
+    histories = {"batch": np.array(batch), "mini-batch": np.array(mini_batch)}
+    _, axes = plt.subplots(1, 2)
+    plot_loss_curves(histories, {"batch": 100, "mini-batch": 10}, {"library": (300, 3, 0.2)}, axes)
+    by_images, by_updates = ({line.get_label(): line for line in ax.lines} for ax in axes)
+    assert by_images["batch"].get_xdata().tolist() == [100, 200], "the start is not on a log axis"
+    assert by_updates["batch"].get_xdata().tolist() == [1, 2]
+    assert by_updates["mini-batch"].get_xdata().tolist() == [2, 20]
+    assert by_updates["mini-batch"].get_ydata().tolist() == [0.45, 0.3]
+    assert (by_images["library"].get_xdata()[0], by_updates["library"].get_xdata()[0]) == (300, 3)
+    assert by_images["start (all weights 0)"].get_ydata()[0] == 0.69
+    assert [ax.get_xscale() for ax in axes] == ["log", "log"]

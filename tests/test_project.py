@@ -1,7 +1,9 @@
-"""The project's set-up: pinned versions agree everywhere, every make target is documented."""
+"""The project's set-up: pins that agree, documented make targets, licence, citation, CI, Binder."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
 import tomllib
@@ -9,11 +11,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-from packaging.version import Version
+
+from tools.paths import KERNEL_ENVIRONMENT, ROOT
 
 
 def normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def requirement_name(line: str) -> str:
+    return normalise(re.split(r"[<>=!~;\[ ]", line, maxsplit=1)[0])
 
 
 @pytest.fixture(scope="module")
@@ -32,49 +39,26 @@ def environment(root: Path) -> dict:
     return yaml.safe_load((root / "environment.yml").read_text())
 
 
-@pytest.fixture(scope="module")
-def environment_versions(environment: dict) -> dict[str, str]:
-    """The pins of environment.yml, conda's and pip's, by normalised name."""
-    entries = []
+def test_the_pins_agree_and_hold_every_direct_dependency(root, pyproject, locks, environment):
+    """environment.yml (conda-forge) pins the reader lock's versions, the development lock agrees
+    with it, and each pins every direct dependency of its set."""
+    pairs = []
     for entry in environment["dependencies"]:
         if isinstance(entry, dict):
-            entries += [line.split("==") for line in entry["pip"] if "==" in line]
+            pairs += [line.split("==") for line in entry["pip"] if "==" in line]
         elif "=" in entry and not entry.startswith("python"):
-            entries.append(entry.split("="))
-    return {normalise(name): version for name, version in entries}
-
-
-def requirement_name(line: str) -> str:
-    return normalise(re.split(r"[<>=!~;\[ ]", line, maxsplit=1)[0])
-
-
-def test_environment_yml_pins_the_reader_lock_versions(locks, environment_versions) -> None:
-    lock, env = locks["requirements.lock"], environment_versions
-    disagreements = {
-        name: (env[name], lock.get(name)) for name in env if env[name] != lock.get(name)
-    }
-    assert disagreements == {}, "environment.yml (left) disagrees with requirements.lock (right)"
-
-
-def test_every_direct_dependency_is_pinned(
-    root: Path, pyproject: dict, locks, environment_versions
-) -> None:
+            pairs.append(entry.split("="))
+    conda = {normalise(name): version for name, version in pairs}
     reader, dev = locks["requirements.lock"], locks["requirements-dev.lock"]
-    missing = [
-        name
-        for name in map(requirement_name, pyproject["dependencies"])
-        if name not in reader or name not in environment_versions
-    ]
-    lines = (root / "requirements-dev.in").read_text().splitlines()
-    direct = [line for line in lines if line and not line.startswith(("#", "-"))]
-    missing += [name for name in map(requirement_name, direct) if name not in dev]
-    assert missing == []
-
-
-def test_the_development_lock_agrees_with_the_reader_lock(locks) -> None:
-    reader, dev = locks["requirements.lock"], locks["requirements-dev.lock"]
+    assert environment["channels"] == ["conda-forge"]
+    assert {name: (v, reader.get(name)) for name, v in conda.items() if v != reader.get(name)} == {}
     both = dev.keys() & reader.keys()
     assert {name: dev[name] for name in both} == {name: reader[name] for name in both}
+    direct = list(map(requirement_name, pyproject["dependencies"]))
+    assert [name for name in direct if name not in reader or name not in conda] == []
+    lines = (root / "requirements-dev.in").read_text().splitlines()
+    direct = [requirement_name(ln) for ln in lines if ln and not ln.startswith(("#", "-"))]
+    assert [name for name in direct if name not in dev] == []
 
 
 def test_the_reader_lock_holds_no_development_tool(locks, pyproject: dict) -> None:
@@ -85,13 +69,8 @@ def test_the_reader_lock_holds_no_development_tool(locks, pyproject: dict) -> No
     assert {"papermill", "nbstripout", "tqdm"} <= locks["requirements-dev.lock"].keys()
 
 
-def test_one_python_range_everywhere(
-    root: Path,
-    pyproject: dict,
-    environment: dict,
-    python_range: tuple[Version, Version],
-    release_series: list[str],
-) -> None:
+def test_one_python_range_everywhere(root, pyproject, environment, python_range, release_series):
+    """The Makefile, ruff, environment.yml and the README name the range requires-python sets."""
     oldest, newest = python_range
     makefile = (root / "Makefile").read_text()
     candidates = re.search(r"^PYTHON \?= (.+)$", makefile, re.M).group(1).split()
@@ -104,21 +83,62 @@ def test_one_python_range_everywhere(
     assert f"CPython {oldest} to {newest}" in (root / "README.md").read_text()
 
 
-def test_environment_yml_uses_conda_forge(environment: dict) -> None:
-    assert environment["channels"] == ["conda-forge"]
-
-
 def test_make_help_lists_every_target(root: Path) -> None:
     """Every phony target a person may ask for (not those of the make inside a run)."""
     makefiles = [root / "Makefile", *sorted((root / "mk").glob("*.mk"))]
     texts = [makefile.read_text().split("\nifdef MNIST_STUDY_RUN\n")[0] for makefile in makefiles]
-    phony = {
-        target
-        for text in texts
-        for line in re.findall(r"^\.PHONY: (.+)$", text, re.M)
-        for target in line.split()
-    } - {"FORCE"}
+    phony = set(" ".join(re.findall(r"^\.PHONY: (.+)$", "\n".join(texts), re.M)).split())
     command = ["make", "--no-print-directory", "help"]
     shown = subprocess.run(command, cwd=root, capture_output=True, text=True, check=True).stdout
     listed = {line.split()[0] for line in shown.splitlines()[1:] if line.startswith("  ")}
-    assert listed == phony
+    assert listed == phony - {"FORCE"}
+
+
+def test_the_licence_and_the_fixture_notice_name_their_terms_and_authors(pyproject: dict) -> None:
+    """The MIT licence of pyproject; the MNIST fixture's CC BY-SA 3.0 and its three authors."""
+    licence = (ROOT / "LICENSE").read_text()
+    assert (pyproject["license"], pyproject["license-files"]) == ("MIT", ["LICENSE"])
+    assert licence.startswith("MIT License\n")
+    assert re.search(r"^Copyright \(c\) \d{4} The mnist-study authors$", licence, re.M)
+    notice = (ROOT / "tests" / "fixtures" / "README.md").read_text()
+    for required in ("CC BY-SA 3.0", "creativecommons.org/licenses/by-sa/3.0", "Yann LeCun"):
+        assert required in notice
+    assert re.search(r"Corinna\s+Cortes", notice) and re.search(r"J\.\s+C\.\s+Burges", notice)
+
+
+def test_the_citation_file_cites_the_project_the_book_and_mnist(pyproject: dict) -> None:
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert citation["cff-version"] == "1.2.0" and {"message", "title"} <= citation.keys()
+    assert citation["authors"] == [{"name": "The mnist-study authors"}]
+    assert (citation["version"], citation["license"]) == (pyproject["version"], "MIT")
+    book, paper = citation["references"]
+    assert (book["type"], book["edition"], book["year"]) == ("book", "3rd", 2022)
+    assert book["authors"][0]["family-names"] == "Géron"
+    assert paper["type"] == "article" and paper["journal"] == "Proceedings of the IEEE"
+    assert [a["family-names"] for a in paper["authors"]] == ["LeCun", "Bottou", "Bengio", "Haffner"]
+
+
+def test_ci_the_dev_container_and_binder_build_the_readers_environment(release_series) -> None:
+    """CI runs the README's `make test` on the ends of the range, the dev container `make env`;
+    Binder installs the reader's lock and the package as make does, kernels set as tools.paths."""
+    block = re.search(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
+    assert "make test" in [line.split("#")[0].strip() for line in block.splitlines()]
+    assert "make test" in (ROOT / ".ci" / "run").read_text().splitlines()
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "test.yml").read_text())
+    (job,) = workflow["jobs"].values()
+    assert [step["run"] for step in job["steps"] if "run" in step] == ["make test"]
+    assert job["runs-on"] == "ubuntu-latest"
+    assert job["strategy"]["matrix"]["python-version"] == [release_series[0], release_series[-1]]
+    container = json.loads((ROOT / ".devcontainer" / "devcontainer.json").read_text())
+    assert container["postCreateCommand"] == "make env"
+    assert re.search(r"/python:(3\.\d+)$", container["image"]).group(1) in release_series
+    binder = ROOT / "binder"
+    assert "-r ../requirements.lock" in (binder / "requirements.txt").read_text().splitlines()
+    assert (binder / "runtime.txt").read_text().strip().removeprefix("python-") in release_series
+    assert os.access(binder / "postBuild", os.X_OK)
+    assert "pip install --no-deps ." in (binder / "postBuild").read_text()
+    assert "$(PIP) install --no-deps --force-reinstall ." in (ROOT / "Makefile").read_text()
+    start = (binder / "start").read_text().splitlines()
+    exports = [f"export {name}={value}" for name, value in KERNEL_ENVIRONMENT.items()]
+    assert os.access(binder / "start", os.X_OK) and start[-1] == 'exec "$@"'
+    assert [line for line in start if line.startswith("export ")] == exports
