@@ -9,203 +9,80 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.lines import Line2D
+from matplotlib.transforms import offset_copy
 
+__all__ = ["plot_scores"]
+
+MARKERS = "oDs^"  # one per column of scores; the diamond is drawn hollow
 # The ground of a label that a line may run behind.
 LABEL_GROUND = {"facecolor": "white", "edgecolor": "none", "pad": 0.5}
 
-__all__ = [
-    "plot_accuracy_points",
-    "plot_model_choice",
-    "plot_score_points",
-    "plot_scores_against_goal",
-]
 
-
-def plot_score_points(
+def plot_scores(
     table: pd.DataFrame,
-    low: pd.DataFrame,
-    high: pd.DataFrame,
+    low: pd.DataFrame | np.ndarray,
+    high: pd.DataFrame | np.ndarray,
     ax: plt.Axes | None = None,
-    decimals: int = 4,
-    xlabel: str = "score, with its 95% confidence interval",
-) -> plt.Axes:
-    """Scores as points with their interval bars: a row per measure (the index), a marker per model.
-
-    ``low`` and ``high`` are shaped like ``table``. Points, not bars: a bar is read by its length,
-    which misleads on an axis that does not start at zero; a point is read by its position.
-    """
-    ax = ax if ax is not None else plt.gca()
-    positions = np.arange(len(table.index))[::-1].astype(float)
-    spacing = 0.5 / max(1, len(table.columns))
-    for offset, (column, marker) in enumerate(zip(table.columns, "os^D", strict=False)):
-        y = positions + ((len(table.columns) - 1) / 2 - offset) * spacing
-        values = table[column].to_numpy()
-        errors = [values - low[column].to_numpy(), high[column].to_numpy() - values]
-        ax.errorbar(values, y, xerr=errors, fmt=marker, capsize=3, markersize=6, label=str(column))
-        for value, right, row in zip(values, high[column].to_numpy(), y, strict=True):
-            ax.text(right, row, f"  {value:.{decimals}f}", va="center", fontsize=9)
-    ax.set_yticks(positions, [str(name) for name in table.index])
-    ax.set_ylim(positions.min() - 0.6, positions.max() + 0.6)
-    left = np.floor(low.to_numpy().min() * 20) / 20
-    ax.set_xlim(left, 1.0 + (1.0 - left) * 0.16)
-    ax.set_xticks(np.round(np.arange(left, 1.0001, 0.05 if 1.0 - left <= 0.5 else 0.1), 2))
-    ax.spines["left"].set_visible(False)
-    ax.grid(axis="x", alpha=0.3)
-    ax.set_xlabel(xlabel)
-    ax.legend(loc="lower left", frameon=False)
-    return ax
-
-
-def plot_scores_against_goal(
-    table: pd.DataFrame,
-    low: pd.DataFrame,
-    high: pd.DataFrame,
-    ax: plt.Axes | None = None,
+    *,
+    highlight: str | None = None,
+    note: str = "",
     goal: float | None = None,
-    decimals: int | None = None,
-    fontsize: float = 9,
+    value_format: str | None = "{:.2%}",
+    missing: str = "",
+    labels_above: bool = False,
 ) -> plt.Axes:
-    """Scores as points with their intervals: one group per row of ``table``, one point per column.
+    """Scores as points with interval bars: a row per index entry, top down; a marker per column.
 
-    Points, not bars: on an axis that cannot start at zero (scores between 0.94 and 1), a bar's
-    length would exaggerate the differences. ``low`` and ``high`` are shaped like ``table``;
-    ``decimals`` writes each value beside its point.
+    ``low`` and ``high`` hold the intervals' ends, shaped like ``table``. The row ``highlight`` is
+    drawn in orange and ``note`` follows its name; ``goal`` is a dashed line; ``value_format``
+    writes each score beside its bar; a missing score (NaN) is said by ``missing``.
+    ``labels_above`` writes the rows' names above their points (long names), not beside the axis.
     """
     ax = ax if ax is not None else plt.gca()
-    n_series = len(table.columns)
-    step = 0.6 / max(n_series, 1)
-    positions = np.arange(len(table.index))
-    markers = ["o", "s", "D", "^"]
-    for offset, column in enumerate(table.columns):
-        x = positions + (offset - (n_series - 1) / 2) * step
-        values = table[column].to_numpy(dtype=float)
-        errors = [values - low[column].to_numpy(dtype=float), high[column].to_numpy() - values]
-        ax.errorbar(
-            x,
-            values,
-            yerr=errors,
-            fmt=markers[offset % len(markers)],
-            capsize=3,
-            markersize=5,
-            label=str(column),
-        )
-        if decimals is not None:
-            for x_point, value in zip(x, values, strict=True):
-                ax.text(
-                    x_point + 0.06, value, f"{value:.{decimals}f}", va="center", fontsize=fontsize
-                )
-    if goal is not None:
-        ax.axhline(goal, color="crimson", linestyle="--", linewidth=1.2, label=f"goal {goal:.0%}")
-    ax.set_xticks(positions, [str(i) for i in table.index])
-    ax.set_xlim(-0.6, len(positions) - 0.4)
-    ax.grid(axis="y", alpha=0.3)
-    ax.set_ylabel("score")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=fontsize, frameon=False)
-    return ax
-
-
-def plot_accuracy_points(
-    scores: pd.DataFrame,
-    chosen: str,
-    ax: plt.Axes | None = None,
-    goal: float | None = 0.97,
-    xlabel: str = "test accuracy, with its 95% confidence interval",
-    mark: str = "chosen",
-) -> plt.Axes:
-    """Each approach's accuracy as a point with its interval, one row each; ``chosen`` stands out.
-
-    ``scores`` has one row per approach (the index names it) and the columns ``"accuracy"``,
-    ``"low"``, ``"high"`` and ``"training images"``. Points, not bars: the axis starts near the
-    lowest score, where a bar's length would exaggerate the differences. ``mark`` says, in
-    brackets after its name, why ``chosen`` stands out.
-    """
-    ax = ax if ax is not None else plt.gca()
-    positions = np.arange(len(scores))[::-1]
-    accuracies = scores["accuracy"].to_numpy()
-    errors = [accuracies - scores["low"].to_numpy(), scores["high"].to_numpy() - accuracies]
-    for position, name, accuracy, low_error, high_error in zip(
-        positions, scores.index, accuracies, *errors, strict=True
-    ):
-        colour = "tab:orange" if name == chosen else "tab:blue"
-        ax.errorbar(
-            accuracy,
-            position,
-            xerr=[[low_error], [high_error]],
-            fmt="o",
-            color=colour,
-            ecolor=colour,
-            capsize=3,
-            markersize=6,
-        )
-    low = np.floor((min(goal or 1.0, scores["low"].min()) - 0.005) * 100) / 100
-    ax.set_xlim(low, 1.0)
-    ax.set_ylim(-0.5, len(scores) - 0.2)
-    ax.set_yticks([])
-    ax.spines["left"].set_visible(False)
+    values, lows, highs = (np.asarray(frame, dtype=float) for frame in (table, low, high))
+    rows = np.arange(len(table))[::-1].astype(float)
+    offsets = (np.arange(len(table.columns))[::-1] - (len(table.columns) - 1) / 2) * 0.28
+    for j, (offset, marker) in enumerate(zip(offsets, MARKERS, strict=False)):
+        for i, (y, name) in enumerate(zip(rows + offset, table.index, strict=True)):
+            value, lo, hi = values[i, j], lows[i, j], highs[i, j]
+            if np.isnan(value):
+                ax.text(np.nanmax(highs[i]), y, f"  {missing}", va="center", fontsize=10)
+                continue
+            colour = "tab:orange" if name == highlight else "tab:blue"
+            face = "white" if marker == "D" else colour
+            bar = [[value - lo], [hi - value]]
+            ax.errorbar(value, y, xerr=bar, fmt=marker, color=colour, mfc=face, capsize=3)
+            if value_format:
+                ax.text(hi, y, f"  {value_format.format(value)}", va="center", fontsize=10)
+    names = [f"{n} ({note})" if n == highlight and note else f"{n}" for n in table.index]
+    left = np.floor((min(goal or 1.0, np.nanmin(lows)) - 0.005) * 100) / 100
+    ax.set_xlim(left, 1.0)
+    if labels_above:
+        for y, name in zip(rows + offsets.max(), names, strict=True):
+            ax.text(left, y + 0.2, name, va="bottom", fontsize=10, bbox=LABEL_GROUND)
+        ax.set_yticks([])
+        ax.spines["left"].set_visible(False)
+    else:
+        ax.set_yticks(rows, [name.replace(" (", "\n(") for name in names])
+    ax.set_ylim(-0.6, len(table) - 0.4 + (0.3 if labels_above else 0))
     ax.grid(axis="x", alpha=0.3)
-    columns = (scores.index, scores["training images"], accuracies, scores["high"])
-    for position, name, images, accuracy, high in zip(positions, *columns, strict=True):
-        label = f"{name}, {images:,} training images" + (f" ({mark})" if name == chosen else "")
-        # On a white ground, so that the goal's line, drawn beneath, never crosses a label.
-        ax.text(low, position + 0.22, label, va="bottom", fontsize=9, bbox=LABEL_GROUND)
-        ax.text(high + 0.0005, position, f" {accuracy:.2%}", va="center", fontsize=9)
     if goal is not None:
-        ax.axvline(goal, color="crimson", linestyle="--", linewidth=1)
-        ax.text(goal, len(scores) - 0.35, f" {goal:.0%} goal", color="crimson", fontsize=9)
-    ax.set_xlabel(xlabel)
-    return ax
-
-
-def plot_model_choice(
-    equal: pd.DataFrame,
-    full: pd.DataFrame,
-    winner: str,
-    labels: tuple[str, str],
-    ax: plt.Axes | None = None,
-) -> plt.Axes:
-    """Each candidate's accuracy as a point with its 95 % interval: on equal terms, and in full.
-
-    ``equal`` and ``full`` have one row per candidate (the index names it; ``full`` may lack some)
-    and the columns ``"accuracy"``, ``"low"`` and ``"high"``. The candidates are drawn top to
-    bottom in ``equal``'s order, ``winner`` in orange; ``labels`` name the two kinds of points in
-    the legend, under the axes (say what each fold trained on). Points, not bars: the axis need
-    not start at 0.
-    """
-    from matplotlib.lines import Line2D
-
-    ax = ax if ax is not None else plt.gca()
-    positions = dict(zip(equal.index, np.arange(len(equal))[::-1], strict=True))
-    kinds = ((equal, "o", 0.14), (full, "D", -0.14))
-    for frame, marker, offset in kinds:
-        for name, row in frame.loc[[n for n in equal.index if n in frame.index]].iterrows():
-            colour = "tab:orange" if name == winner else "tab:blue"
-            y = positions[name] + offset
-            ax.errorbar(
-                row["accuracy"],
-                y,
-                xerr=[[row["accuracy"] - row["low"]], [row["high"] - row["accuracy"]]],
-                fmt=marker,
-                color=colour,
-                markerfacecolor=colour if marker == "o" else "white",
-                capsize=3,
-            )
-            ax.text(row["high"], y, f"  {row['accuracy']:.2%}", va="center", fontsize=10)
-    for name in equal.index.difference(full.index, sort=False):
-        y = positions[name] + kinds[1][2]
-        ax.text(equal.loc[name, "high"], y, "  not run on all images", va="center", fontsize=10)
-    ax.set_yticks(
-        list(positions.values()),
-        [f"{name}\n(wins by the rule)" if name == winner else name for name in positions],
-    )
-    ax.set_ylim(-0.6, len(equal) - 0.4)
-    low = min(equal["low"].min(), full["low"].min() if len(full) else 1.0)
-    ax.set_xlim(low - 0.01, 1.0)
-    ax.grid(axis="x", alpha=0.3)
-    handles = [
-        Line2D(
-            [], [], marker=marker, color="0.3", markerfacecolor="0.3" if marker == "o" else "white"
+        ax.axvline(goal, color="crimson", linestyle="--", linewidth=1, zorder=1)
+        ax.text(goal, ax.get_ylim()[1], f" {goal:.0%} goal", color="crimson", va="top", fontsize=9)
+    if len(table.columns) > 1:
+        handles = [
+            Line2D([], [], marker=m, color="0.3", mfc="white" if m == "D" else "0.3")
+            for m in MARKERS[: len(table.columns)]
+        ]
+        # Under the axis and its label, at a fixed distance whatever the axes' height.
+        under = offset_copy(ax.transAxes, fig=ax.figure, y=-34, units="points")
+        ax.legend(
+            handles,
+            table.columns,
+            loc="upper left",
+            bbox_to_anchor=(0, 0),
+            bbox_transform=under,
+            frameon=False,
         )
-        for _, marker, _ in kinds
-    ]
-    ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(0, -0.16), frameon=False)
     return ax
