@@ -72,38 +72,33 @@ def test_the_marked_threshold_is_named_and_both_axes_are_labelled(ax) -> None:
     assert sorted(marked) == [0.5, 0.9]
 
 
-def test_scores_are_points_with_intervals_not_bars(ax) -> None:
-    table = pd.DataFrame({"a": [0.7, 0.96], "b": [0.9, 0.998]}, index=["F1", "ROC AUC"])
-    score_plots.plot_score_points(table, table - 0.01, table + 0.001, ax)
-    assert not ax.patches and max(ax.get_xticks()) <= 1.0
-    assert sorted(t.get_text().strip() for t in ax.texts) == [
-        "0.7000",
-        "0.9000",
-        "0.9600",
-        "0.9980",
-    ]
-    assert [label.get_text() for label in ax.get_yticklabels()] == ["F1", "ROC AUC"]
-    _, ax = plt.subplots()
-    score_plots.plot_scores_against_goal(table, table - 0.01, table + 0.01, ax=ax, goal=0.97)
-    assert not ax.patches and len(ax.containers) == 2, "points with error bars, one per column"
-
-
-def test_accuracy_points_and_the_model_choice_mark_the_chosen(ax) -> None:
-    scores = pd.DataFrame(
-        {"accuracy": [0.95, 0.93], "low": [0.94, 0.92], "high": [0.96, 0.94]},
-        index=["svc", "forest"],
+def test_scores_are_points_with_intervals_top_down_the_chosen_in_orange(ax) -> None:
+    """Rows top down in the table's order, a marker per column, no bars; NaN is said in words."""
+    table = pd.DataFrame(
+        {"10,000 images": [0.95, 0.93], "60,000 images": [np.nan, 0.96]}, index=["svc", "forest"]
     )
-    score_plots.plot_accuracy_points(scores.assign(**{"training images": 60_000}), "svc", ax)
-    assert not ax.patches, "no bars"
-    assert any("(chosen)" in t.get_text() and "svc" in t.get_text() for t in ax.texts)
-    _, ax = plt.subplots()
-    full = scores.loc[["forest"]] + 0.02
-    score_plots.plot_model_choice(scores, full, "svc", ("10,000 images", "60,000 images"), ax)
-    assert not ax.patches and ax.lines and ax.get_xlim()[1] == 1.0
-    labels = [tick.get_text() for tick in ax.get_yticklabels()]
-    assert labels == ["svc\n(wins by the rule)", "forest"], "top to bottom, in the given order"
+    score_plots.plot_scores(
+        table, table - 0.01, table + 0.001, ax, highlight="svc", note="chosen", missing="not run"
+    )
+    assert not ax.patches and ax.get_xlim()[1] == 1.0
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["svc\n(chosen)", "forest"]
     assert legend(ax) == ["10,000 images", "60,000 images"]
-    assert any("not run" in text.get_text() for text in ax.texts), "svc has no full-data point"
+    texts = sorted(t.get_text().strip() for t in ax.texts)
+    assert texts == ["93.00%", "95.00%", "96.00%", "not run"], "each score beside its bar"
+    colours = {line.get_ydata()[0]: line.get_color() for line in ax.lines if len(line.get_ydata())}
+    assert colours[max(colours)] == "tab:orange" and colours[min(colours)] == "tab:blue"
+    _, ax = plt.subplots()
+    score_plots.plot_scores(
+        table[["10,000 images"]],
+        table[["10,000 images"]] - 0.01,
+        table[["10,000 images"]],
+        ax,
+        goal=0.97,
+        value_format=None,
+        labels_above=True,
+    )
+    assert ax.get_yticks().size == 0 and ax.get_legend() is None
+    assert {t.get_text() for t in ax.texts} == {"svc", "forest", " 97% goal"}
 
 
 def test_labelled_digits_put_each_label_above_its_own_digit(ax) -> None:
