@@ -41,12 +41,15 @@ def book(*keys: str) -> list:
     return [BOOK[key] for key in keys]
 
 
+@pytest.fixture(autouse=True)
+def isolated_environment() -> None:
+    """Not isolated here: the project's dataset and results caches, as the notebooks use them."""
+
+
 @pytest.fixture(scope="module")
 def mnist():
-    """The full dataset from the project's cache (the autouse isolation does not apply here)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.delenv("MNIST_STUDY_DATA_DIR", raising=False)
-        return load_mnist()
+    """The full dataset from the project's cache."""
+    return load_mnist()
 
 
 @pytest.fixture(scope="module")
