@@ -60,18 +60,6 @@ def test_a_result_is_scikit_learns_computed_once_and_keyed_by_parameters_and_dat
     assert len(calls) == 3
 
 
-def test_fit_returns_a_fitted_copy_and_predict_its_answers_both_kept(small_data) -> None:
-    """``cache.fit`` leaves the estimator passed in unfitted; fit and predict are both cached."""
-    X, X_test, y, _ = small_data
-    model = fast_sgd()
-    fitted = cache.fit(model, X, y == "5")
-    assert not hasattr(model, "coef_")
-    expected = fast_sgd().fit(X, y == "5")
-    np.testing.assert_array_equal(fitted.coef_, expected.coef_)
-    np.testing.assert_array_equal(cache.predict(fitted, X_test), expected.predict(X_test))
-    assert len(list(settings.cache_dir().rglob("output.pkl"))) == 2
-
-
 def test_a_new_key_opens_a_fresh_folder_and_removes_the_older(small_data, monkeypatch) -> None:
     """The key: the libraries' versions (Pillow's too) and the modules run inside cached calls."""
     assert f"pillow-{PIL.__version__}" in cache.cache_key()
@@ -111,20 +99,6 @@ def test_a_damaged_entry_is_computed_again_never_used(small_data, caplog, damage
     np.testing.assert_array_equal(again, first)
     cvp(fast_sgd(), X, y == "5", cv=3, method="decision_function")
     assert len(calls) == 2, "computed again once, then kept"
-
-
-def test_a_cache_folder_that_cannot_be_created_computes_with_one_warning_naming_it(
-    small_data, monkeypatch, tmp_path
-) -> None:
-    """Results are computed and used, not kept; one warning says which folder and what to do."""
-    X, _, y, _ = small_data
-    (tmp_path / "a-file").write_text("")
-    monkeypatch.setenv(settings.CACHE_DIR_ENV, str(tmp_path / "a-file" / "cache"))
-    with pytest.warns(cache.CacheNotWritten, match="a-file") as record:
-        for _ in range(2):
-            result = cache.cached(cross_val_predict)(fast_sgd(), X, y == "5", cv=3)
-    assert len(result) == len(y)
-    assert len([w for w in record if w.category is cache.CacheNotWritten]) == 1
 
 
 def test_processes_asking_for_one_call_compute_it_once_even_after_its_module_file_moves(

@@ -89,25 +89,6 @@ def trickling_url() -> Iterator[str]:
         server.shutdown()
 
 
-def test_the_fixture_loads_as_the_book_has_mnist_and_a_sample_is_stratified_and_seeded(
-    fixture_file,
-) -> None:
-    """uint8 pixels and '0'…'9' labels; a sample keeps each digit's share and the original order."""
-    X_full, X_test_full, y_full, y_test_full = load_mnist(fixture=fixture_file)
-    assert (X_full.shape, X_test_full.shape) == ((TEST_FIXTURE.n_train, 784), (500, 784))
-    assert X_full.dtype == np.uint8 and set(y_full) == set(y_test_full) == set("0123456789")
-    X, X_test, y, _ = load_mnist(sample=500, fixture=fixture_file)
-    assert X.shape == (500, 784) and X_test.shape == (125, 784)
-    np.testing.assert_array_equal(X, load_mnist(sample=500, fixture=fixture_file)[0])
-    shares = [np.unique(labels, return_counts=True)[1] / len(labels) for labels in (y_full, y)]
-    assert np.abs(shares[0] - shares[1]).max() < 0.01
-    rows = {row.tobytes(): i for i, row in enumerate(X_full)}
-    positions = [rows[row.tobytes()] for row in X]
-    assert positions == sorted(positions)
-    assert not np.array_equal(load_mnist(500, fixture=fixture_file, random_state=0)[0], X)
-    assert load_mnist(MIN_SAMPLE, fixture=fixture_file)[0].shape == (MIN_SAMPLE, 784)
-
-
 def test_sources_are_tried_in_turn_and_only_the_canonical_digests_accepted(
     tmp_path, fixture_arrays, caplog
 ) -> None:

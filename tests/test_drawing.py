@@ -158,21 +158,3 @@ def test_redraw_places_each_digit_as_said_and_brings_it_back_both_ways(mnist) ->
     assert (smooth["prepared"] > 0).sum() > (sharp["prepared"] > 0).sum(), "the blur spreads ink"
     with pytest.raises(KeyError):
         drawing.redraw(digits, "upside down", seed=0)
-
-
-@pytest.mark.parametrize(
-    ("top", "left", "side"),
-    [(0, 0, 280), (90, 90, 100), (-40, 200, 150), (250, -120, 130), (-30, -30, 340), (279, 0, 60)],
-)
-def test_a_placed_digit_is_a_canvas_of_its_own_not_a_view_of_a_larger_one(
-    mnist, top, left, side
-) -> None:
-    """Each canvas holds only its own pixels (10,000 of them once kept 840 × 840 arrays alive),
-    those of the digit blown up on a canvas padded each way, then cut."""
-    digit = mnist[1][3]
-    large = Image.fromarray(digit.reshape(28, 28)).resize((side, side), Image.Resampling.BILINEAR)
-    padded = np.zeros((SIZE + 2 * side, SIZE + 2 * side), np.uint8)
-    padded[side + top : 2 * side + top, side + left : 2 * side + left] = large
-    canvas = drawing.place_on_canvas(digit, top, left, side)
-    assert canvas.shape == (SIZE, SIZE) and canvas.base is None
-    np.testing.assert_array_equal(canvas, padded[side:-side, side:-side])

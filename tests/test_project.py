@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import tomllib
 from pathlib import Path
 
@@ -81,17 +80,6 @@ def test_one_python_range_everywhere(root, pyproject, environment, python_range,
     assert ruff["target-version"] == f"py3{oldest.minor}"
     assert f"python{pyproject['requires-python']}" in environment["dependencies"]
     assert f"CPython {oldest} to {newest}" in (root / "README.md").read_text()
-
-
-def test_make_help_lists_every_target(root: Path) -> None:
-    """Every phony target a person may ask for (not those of the make inside a run)."""
-    makefiles = [root / "Makefile", *sorted((root / "mk").glob("*.mk"))]
-    texts = [makefile.read_text().split("\nifdef MNIST_STUDY_RUN\n")[0] for makefile in makefiles]
-    phony = set(" ".join(re.findall(r"^\.PHONY: (.+)$", "\n".join(texts), re.M)).split())
-    command = ["make", "--no-print-directory", "help"]
-    shown = subprocess.run(command, cwd=root, capture_output=True, text=True, check=True).stdout
-    listed = {line.split()[0] for line in shown.splitlines()[1:] if line.startswith("  ")}
-    assert listed == phony - {"FORCE"}
 
 
 def test_the_licence_and_the_fixture_notice_name_their_terms_and_authors(pyproject: dict) -> None:

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import base64
 import io
-import os
-import subprocess
-import sys
 
 import nbformat
 import numpy as np
@@ -19,7 +16,6 @@ from sklearn import metrics
 from mnist_study import threshold_explorer
 from mnist_study.threshold_explorer import ScoreTable, ThresholdExplorer
 from tools.execute import normalise_notebook
-from tools.paths import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -135,20 +131,3 @@ def test_the_saved_output_is_a_still_of_what_the_widget_shows(detector, tmp_path
     explorer.threshold = 0.0
     assert explorer.still() == at_zero
     assert ThresholdExplorer(y_true, y_scores, 255 - images, presets={"zero": 0}).still() != at_zero
-
-
-def test_the_still_is_the_same_bytes_in_another_process(detector, tmp_path) -> None:
-    """A re-run of the notebook is a new process, with another hash seed and other defaults."""
-    np.savez(tmp_path / "detector.npz", *detector)
-    script = (
-        "import sys, numpy as np, matplotlib as mpl; "
-        "from mnist_study.threshold_explorer import ThresholdExplorer; "
-        "mpl.rcParams.update({'font.size': 30, 'savefig.dpi': 50}); "
-        "d = np.load(sys.argv[1]); "
-        "e = ThresholdExplorer(d['arr_0'], d['arr_1'], d['arr_2'], threshold=250.0); "
-        "sys.stdout.buffer.write(e.still())"
-    )
-    environment = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": "src"}
-    command = [sys.executable, "-c", script, str(tmp_path / "detector.npz")]
-    run = subprocess.run(command, capture_output=True, check=True, env=environment, cwd=ROOT)
-    assert run.stdout == ThresholdExplorer(*detector, threshold=250.0).still()
