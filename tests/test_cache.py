@@ -104,8 +104,7 @@ def test_a_damaged_entry_is_computed_again_never_used(small_data, caplog, damage
 def test_processes_asking_for_one_call_compute_it_once_even_after_its_module_file_moves(
     tmp_path, monkeypatch
 ) -> None:
-    """Two notebooks side by side: one computes, the other waits and reads; a reinstall that moves
-    the function's lines while a kernel runs deletes no result."""
+    """Two processes asking for one call: one computes, one reads; moved lines delete no result."""
     module, calls = tmp_path / "slow_work.py", tmp_path / "calls.txt"
     module.write_text(
         "import os, time\n\n\ndef compute(n):\n"

@@ -215,8 +215,7 @@ def test_a_silent_network_is_given_up_at_the_deadline_saying_what_it_waited_for(
 def test_a_trickling_download_is_bounded_as_a_whole_and_leaves_no_file(
     tmp_path, trickling_url, caplog, monkeypatch, size, reason
 ) -> None:
-    """Each byte comes in time, the whole would not: given up once the rate says so (at the
-    deadline if the size is unknown), with progress lines meanwhile."""
+    """Each byte in time, the whole not: given up once the rate (or deadline) says so."""
     monkeypatch.setattr(sources, "PROGRESS_EVERY_S", 1.0)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     mirror = partial(sources.fetch_idx_mirrors, mirrors=(f"{trickling_url}{size}/",))

@@ -35,8 +35,7 @@ def readers(mnist, tmp_path_factory: pytest.TempPathFactory) -> Iterator[digit_p
 
 
 def test_a_digit_enlarged_by_whole_pixels_anywhere_comes_back_within_one_grey_level(mnist) -> None:
-    """Nothing is resampled, so preparation must undo it exactly; one grey level is allowed
-    because preparation stretches the strongest ink to 255, as most MNIST digits have it."""
+    """Nothing is resampled, so preparation undoes it within one grey level (ink stretched)."""
     rng = np.random.default_rng(1)
     for digit in mnist[1]:
         side = 28 * int(rng.integers(4, 11))
@@ -48,9 +47,7 @@ def test_a_digit_enlarged_by_whole_pixels_anywhere_comes_back_within_one_grey_le
 def test_a_digit_drawn_large_anywhere_is_nearer_the_original_than_a_one_pixel_shift(
     mnist, readers
 ) -> None:
-    """Blown up smoothly and prepared, a digit is closer to the original, pixel by pixel and in
-    both models' readings, than the original moved by one pixel (MNIST centres to the whole
-    pixel, no drawing can be placed more exactly); the naively shrunk canvas is not."""
+    """Drawn large and prepared: nearer the original than a one-pixel shift; shrunk is not."""
     X_test = mnist[1]
     canvases = drawing.draw_anywhere(X_test, np.random.default_rng(0), 120, SIZE)
     prepared = np.array([drawing.prepare(canvas) for canvas in canvases])
@@ -86,8 +83,7 @@ def test_prepare_refuses_what_is_not_a_drawing(image) -> None:
 
 
 def test_the_drawn_five_and_one_are_read_as_such(readers) -> None:
-    """What the browser test draws: the detector says 5 for the 5 only, the forest reads both;
-    a stroke along the border is read like any other."""
+    """The detector says 5 for the 5 only, the forest reads both; a border stroke is read."""
     five, one, border = (digit_pad.answer(readers, s) for s in (drawing.FIVE, drawing.ONE, BORDER))
     assert (five["detector"], one["detector"]) == ("5", "not 5")
     assert five["message"].startswith("The forest reads a 5,")
@@ -116,8 +112,7 @@ def test_bad_drawings_get_a_sentence_and_no_reading(readers, strokes, message) -
 
 
 def test_the_widget_answers_each_drawing_and_shows_a_still_of_itself(readers) -> None:
-    """Numbered widgets answer each new drawing and clear; GitHub shows a PNG of the pad as it
-    is, the same bytes for the same drawing, and one line on how to draw."""
+    """Numbered widgets answer each drawing; the still PNG is the pad's, same drawing same bytes."""
     pad, second = digit_pad.DigitPad(readers), digit_pad.DigitPad(readers)
     assert second.model_id == f"mnist-study-digit-pad-{int(pad.model_id.split('-')[-1]) + 1}"
     assert "export default" in pad._esm and ".digit-pad" in pad._css
@@ -139,8 +134,7 @@ def test_the_widget_answers_each_drawing_and_shows_a_still_of_itself(readers) ->
 
 
 def test_redraw_places_each_digit_as_said_and_brings_it_back_both_ways(mnist) -> None:
-    """As drawing them one by one does; only the random placement depends on the seed; a digit
-    filling the canvas comes back as it was without smoothing, and but for the blur with it."""
+    """Each placement as said, seeded only when random; filling the canvas, back as it was."""
     digits = mnist[1][:30]
     for placement, where in drawing.PLACEMENTS.items():
         redrawn = drawing.redraw(digits, placement, seed=0)

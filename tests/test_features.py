@@ -1,5 +1,4 @@
-"""Stages 6 and 7's library: shifts, deskewing, stroke directions, the book's KNN search with
-shared neighbours, the book's F1 and the denoising vote, against scikit-learn and scipy."""
+"""Stages 6 and 7's library against scikit-learn and scipy."""
 
 from __future__ import annotations
 
@@ -46,8 +45,7 @@ def test_shifts_are_scipys_and_augmentation_appends_one_copy_per_shift(digits, f
 
 
 def test_deskew_straightens_and_centres_a_slanted_bar_and_real_digits(digits) -> None:
-    """The moments measure slant and centre; deskewed, digits stand upright in the middle, where
-    (as stage 6 finds) no shifted copy of a deskewed digit lies."""
+    """The moments measure slant and centre; deskewed digits stand upright in the middle."""
     centres, slants = features.image_moments(np.vstack([slanted_bar(0.5), np.zeros((1, 784))]))
     assert slants[0] == pytest.approx(0.5, abs=0.03) and slants[1] == 0, "a blank has no slant"
     assert centres[0] == pytest.approx([13.5, 13.75], abs=0.3)
@@ -117,21 +115,10 @@ def test_knn_on_float_pixels_finds_the_same_neighbours_as_on_uint8(fixture_array
     np.testing.assert_array_equal(cache.predict(on_float, X_test), on_uint8.predict(X_test))
 
 
-def test_shared_neighbours_give_the_plain_searchs_scores_and_choice(fixture_arrays) -> None:
-    """The same fold scores and choice as the library's plain search and as notebook 06's."""
-    X, y = fixture_arrays["X_train"][:1000], fixture_arrays["y_train"][:1000]
-    shared = knn_search.neighbour_search(X, y)
-    notebook = GridSearchCV(KNeighborsClassifier(), knn_search.BOOK_GRID, cv=5)
-    for plain in (knn_search.book_search(X, y), notebook.fit(X.astype(np.float64), y)):
-        assert plain.cv_results_["params"] == shared.cv_results_["params"]
-        for fold in range(knn_search.FOLDS):
-            key = f"split{fold}_test_score"
-            np.testing.assert_array_equal(plain.cv_results_[key], shared.cv_results_[key])
-        assert (plain.best_params_, plain.best_score_) == (shared.best_params_, shared.best_score_)
-
-
-def test_each_folds_neighbours_are_found_once(fixture_arrays, monkeypatch) -> None:
-    """One neighbour query per fold for all eight candidates; a second call reads the cache."""
+def test_shared_neighbours_give_the_plain_searchs_scores_once_per_fold(
+    fixture_arrays, monkeypatch
+) -> None:
+    """Notebook 06's fold scores and choice, one neighbour query per fold, then the cache."""
     X, y = fixture_arrays["X_train"][:1000], fixture_arrays["y_train"][:1000]
     calls: list[int] = []
     transform = KNeighborsTransformer.transform
@@ -140,10 +127,15 @@ def test_each_folds_neighbours_are_found_once(fixture_arrays, monkeypatch) -> No
         "transform",
         lambda self, X: calls.append(len(X)) or transform(self, X),
     )
-    first = knn_search.neighbour_search(X, y)
+    shared = knn_search.neighbour_search(X, y)
     assert calls == [len(X) // knn_search.FOLDS] * knn_search.FOLDS
-    assert knn_search.neighbour_search(X, y).best_params_ == first.best_params_
+    assert knn_search.neighbour_search(X, y).best_params_ == shared.best_params_
     assert len(calls) == knn_search.FOLDS, "the second call is read from the cache"
+    notebook = GridSearchCV(KNeighborsClassifier(), knn_search.BOOK_GRID, cv=5)
+    for plain in (knn_search.book_search(X, y), notebook.fit(X.astype(np.float64), y)):
+        for key in ["params", *(f"split{fold}_test_score" for fold in range(knn_search.FOLDS))]:
+            np.testing.assert_array_equal(plain.cv_results_[key], shared.cv_results_[key])
+        assert (plain.best_params_, plain.best_score_) == (shared.best_params_, shared.best_score_)
 
 
 def test_f1_from_precision_and_recall_is_the_harmonic_mean() -> None:

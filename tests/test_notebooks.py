@@ -72,8 +72,7 @@ def test_a_run_by_hand_writes_figures_to_the_scratch_folder(path: Path) -> None:
 
 
 def test_every_book_number_is_printed_and_compared() -> None:
-    """Each value of book.py is printed by a notebook (as Python or NumPy prints it), and every
-    "same as the book" verdict is True but the one notebook 01 explains."""
+    """Each book.py value is printed; every 'same as the book' is True but notebook 01's one."""
     shown = " ".join(" ".join(map(output_text, NOTEBOOKS)).split())
 
     def printed(value: object) -> bool:
@@ -95,8 +94,7 @@ def unprinted(numbers: set[str], shown: str) -> list[str]:
 
 @pytest.mark.parametrize("path", PAGES + NOTEBOOKS, ids=name)
 def test_every_number_of_the_prose_is_printed(path: Path) -> None:
-    """A page's decimals, percentages and large counts appear in a notebook's outputs (or, for
-    speed and memory, in the bench's records); a notebook's Markdown states only its own."""
+    """A page's numbers appear in a notebook's outputs (or the bench's records)."""
     shown = output_text(path) if path.suffix == ".ipynb" else "\n".join(map(output_text, NOTEBOOKS))
     if path.suffix == ".md":
         shown += MEMORY_RECORD.read_text() + SPEED_RECORD.read_text()

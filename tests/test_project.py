@@ -39,8 +39,7 @@ def environment(root: Path) -> dict:
 
 
 def test_the_pins_agree_and_hold_every_direct_dependency(root, pyproject, locks, environment):
-    """environment.yml (conda-forge) pins the reader lock's versions, the development lock agrees
-    with it, and each pins every direct dependency of its set."""
+    """environment.yml, the two locks and the direct dependencies agree."""
     pairs = []
     for entry in environment["dependencies"]:
         if isinstance(entry, dict):
@@ -107,8 +106,7 @@ def test_the_citation_file_cites_the_project_the_book_and_mnist(pyproject: dict)
 
 
 def test_ci_the_dev_container_and_binder_build_the_readers_environment(release_series) -> None:
-    """CI runs the README's `make test` on the ends of the range, the dev container `make env`;
-    Binder installs the reader's lock and the package as make does, kernels set as tools.paths."""
+    """CI runs `make test`, the dev container `make env`, Binder the reader's lock."""
     block = re.search(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
     assert "make test" in [line.split("#")[0].strip() for line in block.splitlines()]
     assert "make test" in (ROOT / ".ci" / "run").read_text().splitlines()

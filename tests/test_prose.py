@@ -19,9 +19,7 @@ WORD = re.compile(r"[\w’'−–-]*\w[\w’'.,/×−–-]*")
 
 
 def readable(markdown: str) -> str:
-    """The text a reader reads: no code blocks, HTML, headings, pictures or link targets.
-
-    Inline code counts as one word; a link counts as the words of its text."""
+    """The text a reader reads: no code, HTML, headings, pictures or link targets."""
     text = re.sub(r"```.*?```", "", markdown, flags=re.DOTALL)
     text = re.sub(r"<!--.*?-->|</?[A-Za-z][^<>\n]*>", "", text, flags=re.DOTALL)
     text = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", text)

@@ -86,8 +86,7 @@ def test_the_sgd_5_detector(mnist) -> None:
 
 
 def test_the_random_forests(mnist) -> None:
-    """The book's cross-validated forest 5-detector; the ten-class forest's test accuracy that
-    notebook 06 prints as stage 5's reference."""
+    """The forest 5-detector's measures and the ten-class forest notebook 06 prints."""
     X_train, X_test, y_train, y_test = mnist
     y5 = y_train == "5"
     forest_clf = RandomForestClassifier(random_state=42, n_jobs=-1)
@@ -132,8 +131,7 @@ def test_svc_on_2000_images_reads_the_books_digit_with_the_books_scores(mnist) -
 
 
 def test_the_books_exercise_1_knn_and_its_grid_search(mnist, float_pixels) -> None:
-    """The default KNN, the grid search on 10,000 images (the shared search's folds the same)
-    and the tuned KNN, through the same cached calls as notebook 06."""
+    """The default KNN, the grid search on 10,000 images and the tuned KNN."""
     X_train_float, X_test_float = float_pixels
     y_train, y_test = mnist[2], mnist[3]
     default = KNeighborsClassifier().fit(X_train_float, y_train)

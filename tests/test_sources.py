@@ -1,5 +1,4 @@
-"""Each source on its own (placed files, OpenML, the mirrors, Keras, npm) and each file format's
-reader, all offline."""
+"""Each source on its own and each file format's reader, all offline."""
 
 from __future__ import annotations
 
@@ -241,8 +240,7 @@ def npz_declaring(member: str, shape: tuple[int, ...]) -> bytes:
 
 
 def gzip_bomb(prefix: bytes, size: int) -> bytes:
-    """A gzip file of ``prefix`` and ``size`` zero bytes, a thousandth of that (its CRC wrong):
-    16 MB of zeros compress, after a full flush, to the same bytes each time, repeated here."""
+    """A gzip file of ``prefix`` and ``size`` zero bytes, a thousandth that size (CRC wrong)."""
     compressor, chunk = zlib.compressobj(9, zlib.DEFLATED, 31), 1 << 24
     head = compressor.compress(prefix) + compressor.flush(zlib.Z_FULL_FLUSH)
     piece = compressor.compress(bytes(chunk)) + compressor.flush(zlib.Z_FULL_FLUSH)

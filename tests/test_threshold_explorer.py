@@ -1,5 +1,4 @@
-"""The threshold explorer's numbers against scikit-learn's, and its still picture as a notebook
-saves it."""
+"""The threshold explorer's numbers against scikit-learn's, and its still picture."""
 
 from __future__ import annotations
 
@@ -41,8 +40,7 @@ def sklearn_at(y_true: np.ndarray, y_scores: np.ndarray, threshold: float) -> di
 
 
 def test_the_numbers_and_strips_are_right_at_every_kind_of_threshold(detector) -> None:
-    """Counts, precision, recall and F1 exactly scikit-learn's; the strips hold the 5s scored just
-    below the threshold (highest first) and the other digits just above it (lowest first)."""
+    """Counts and measures exactly scikit-learn's; the strips the nearest 5s and others."""
     y_true, y_scores, _ = detector
     table = ScoreTable.from_scores(y_true, y_scores)
     values, counts = np.unique(y_scores, return_counts=True)
@@ -71,16 +69,37 @@ def test_the_balanced_threshold_is_where_precision_and_recall_meet(detector) -> 
     assert chosen in y_scores
 
 
-def test_the_widget_shows_the_numbers_their_texts_and_images_at_the_moved_threshold(
-    detector,
-) -> None:
-    """The slider spans the scores; moved, it shows scikit-learn's numbers and the strips."""
+@pytest.mark.parametrize(
+    ("y_true", "y_scores"),
+    [([True], [np.nan]), ([True, False], [1.0]), ([], [])],
+    ids=["not finite", "different lengths", "empty"],
+)
+def test_scores_that_cannot_be_explored_are_refused(y_true, y_scores) -> None:
+    with pytest.raises(ValueError):
+        ScoreTable.from_scores(np.array(y_true, dtype=bool), np.array(y_scores))
+
+
+def test_the_widget_shows_its_numbers_and_saves_a_still_of_its_view(detector, tmp_path) -> None:
+    """The slider spans the scores; moved, it shows scikit-learn's numbers; GitHub gets a PNG."""
     y_true, y_scores, images = detector
     explorer = ThresholdExplorer(y_true, y_scores, images, presets={"zero": 0.0})
     assert explorer.presets == [{"label": "zero", "threshold": 0.0}]
     assert explorer.low <= y_scores.min() and explorer.high > y_scores.max()
     recalls = [point[0] for point in explorer.curve]
     assert recalls == sorted(recalls, reverse=True) and len(explorer.curve) <= 400
+    data, metadata = DisplayFormatter().format(explorer)
+    output = nbformat.v4.new_output("execute_result", data, metadata=metadata, execution_count=1)
+    cell = nbformat.v4.new_code_cell("explorer", execution_count=1, outputs=[output])
+    normalise_notebook(nbformat.v4.new_notebook(cells=[cell]), tmp_path / "saved.ipynb")
+    data = nbformat.read(tmp_path / "saved.ipynb", as_version=4).cells[0].outputs[0].data
+    at_zero = base64.b64decode(data["image/png"])
+    assert at_zero == explorer.still() and len(at_zero) < 200_000, "well under 1 MB a notebook"
+    with Image.open(io.BytesIO(at_zero)) as image:
+        assert image.format == "PNG" and image.width > 400 and image.height > image.width
+        assert "Software" not in image.info
+    how = threshold_explorer.HOW_TO_MOVE
+    assert data["text/plain"] == f"ThresholdExplorer(threshold=0, images=3,000). {how}"
+    assert data["application/vnd.jupyter.widget-view+json"]["model_id"] == explorer.model_id
     explorer.threshold = 1234.5
     shown, expected = explorer.shown, sklearn_at(y_true, y_scores, 1234.5)
     assert repr(explorer) == "ThresholdExplorer(threshold=1,234, images=3,000)"
@@ -94,39 +113,6 @@ def test_the_widget_shows_the_numbers_their_texts_and_images_at_the_moved_thresh
     assert shown["counts"] == {name: {"value": v, "text": f"{v:,}"} for name, v in counts}
     missed, _ = explorer.table.near(1234.5)
     assert [s["pixels"] for s in shown["missed"]] == images[explorer.table.order[missed]].tolist()
-
-
-@pytest.mark.parametrize(
-    ("y_true", "y_scores"),
-    [([True], [np.nan]), ([True, False], [1.0]), ([], [])],
-    ids=["not finite", "different lengths", "empty"],
-)
-def test_scores_that_cannot_be_explored_are_refused(y_true, y_scores) -> None:
-    with pytest.raises(ValueError):
-        ScoreTable.from_scores(np.array(y_true, dtype=bool), np.array(y_scores))
-
-
-def test_the_saved_output_is_a_still_of_what_the_widget_shows(detector, tmp_path) -> None:
-    """What GitHub shows, where the widget does not run: a PNG of the view and how to move it;
-    the same view gives the same bytes, another threshold or other images other bytes."""
-    y_true, y_scores, images = detector
-    explorer = ThresholdExplorer(y_true, y_scores, images, presets={"zero": 0.0})
-    data, metadata = DisplayFormatter().format(explorer)
-    output = nbformat.v4.new_output("execute_result", data, metadata=metadata, execution_count=1)
-    cell = nbformat.v4.new_code_cell("explorer", execution_count=1, outputs=[output])
-    normalise_notebook(nbformat.v4.new_notebook(cells=[cell]), tmp_path / "saved.ipynb")
-    data = nbformat.read(tmp_path / "saved.ipynb", as_version=4).cells[0].outputs[0].data
-    at_zero = base64.b64decode(data["image/png"])
-    assert at_zero == explorer.still() and len(at_zero) < 200_000, "well under 1 MB a notebook"
-    with Image.open(io.BytesIO(at_zero)) as image:
-        assert image.format == "PNG" and image.width > 400 and image.height > image.width
-        assert "Software" not in image.info
-    assert (
-        data["text/plain"]
-        == f"ThresholdExplorer(threshold=0, images=3,000). {threshold_explorer.HOW_TO_MOVE}"
-    )
-    assert data["application/vnd.jupyter.widget-view+json"]["model_id"] == explorer.model_id
-    explorer.threshold = 1234.5
     assert explorer.still() != at_zero
     explorer.threshold = 0.0
     assert explorer.still() == at_zero
