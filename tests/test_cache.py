@@ -74,12 +74,6 @@ def test_a_new_key_opens_a_fresh_folder_and_removes_the_older(small_data, monkey
     assert [folder.name for folder in folders] == [cache.cache_key()]
 
 
-def test_the_folder_is_read_when_asked(monkeypatch, tmp_path) -> None:
-    """A changed MNIST_STUDY_CACHE_DIR takes effect at the next call."""
-    monkeypatch.setenv(settings.CACHE_DIR_ENV, str(tmp_path / "elsewhere"))
-    assert Path(cache.memory().location).parent == tmp_path / "elsewhere" / "joblib"
-
-
 @pytest.mark.parametrize("damage", ["a flipped bit", "random bytes"])
 def test_a_damaged_entry_is_computed_again_never_used(small_data, caplog, damage) -> None:
     """A stored result changed on disk fails its checksum: computed again and kept anew."""

@@ -40,7 +40,7 @@ def test_the_notebooks_are_numbered_without_a_gap() -> None:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=name)
 def test_notebook_is_executed_in_order_and_renders_cleanly(path: Path) -> None:
-    """Every cell run once, top to bottom, without error or warning; no run metadata or paths."""
+    """Every cell run once in order, cleanly; no run metadata or paths; parameters as make sets."""
     raw = path.read_text()
     notebook = nbformat.reads(raw, as_version=4)
     nbformat.validate(notebook)
@@ -57,12 +57,6 @@ def test_notebook_is_executed_in_order_and_renders_cleanly(path: Path) -> None:
     assert pngs and not [png for png in pngs if b"Software" in png or b"Matplotlib" in png]
     for leak in ("/work/", "/home/", "/tmp/", "0x7f", "papermill"):
         assert leak not in raw, f"{leak!r}: paths, addresses or run metadata"
-
-
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=name)
-def test_a_run_by_hand_writes_figures_to_the_scratch_folder(path: Path) -> None:
-    """The parameters cell names everything a run depends on; its figures go to build/figures/."""
-    notebook = nbformat.read(path, as_version=4)
     (cell,) = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
     defaults: dict[str, object] = {}
     exec(cell.source, {}, defaults)

@@ -39,7 +39,7 @@ def environment(root: Path) -> dict:
 
 
 def test_the_pins_agree_and_hold_every_direct_dependency(root, pyproject, locks, environment):
-    """environment.yml, the two locks and the direct dependencies agree."""
+    """environment.yml, the locks and the direct dependencies agree; readers get no dev tool."""
     pairs = []
     for entry in environment["dependencies"]:
         if isinstance(entry, dict):
@@ -57,10 +57,6 @@ def test_the_pins_agree_and_hold_every_direct_dependency(root, pyproject, locks,
     lines = (root / "requirements-dev.in").read_text().splitlines()
     direct = [requirement_name(ln) for ln in lines if ln and not ln.startswith(("#", "-"))]
     assert [name for name in direct if name not in dev] == []
-
-
-def test_the_reader_lock_holds_no_development_tool(locks, pyproject: dict) -> None:
-    """Neither the tests' tools nor the notebook runner's: the reader's install runs notebooks."""
     tools = {"playwright", "pytest", "ruff", "pip-tools", "papermill", "nbstripout", "tqdm"}
     assert tools & locks["requirements.lock"].keys() == set()
     assert tools & set(map(requirement_name, pyproject["dependencies"])) == set()
@@ -81,8 +77,8 @@ def test_one_python_range_everywhere(root, pyproject, environment, python_range,
     assert f"CPython {oldest} to {newest}" in (root / "README.md").read_text()
 
 
-def test_the_licence_and_the_fixture_notice_name_their_terms_and_authors(pyproject: dict) -> None:
-    """The MIT licence of pyproject; the MNIST fixture's CC BY-SA 3.0 and its three authors."""
+def test_the_licence_notice_and_citation_name_their_terms_and_authors(pyproject: dict) -> None:
+    """The MIT licence; the fixture's CC BY-SA 3.0 and authors; CITATION.cff's references."""
     licence = (ROOT / "LICENSE").read_text()
     assert (pyproject["license"], pyproject["license-files"]) == ("MIT", ["LICENSE"])
     assert licence.startswith("MIT License\n")
@@ -91,9 +87,6 @@ def test_the_licence_and_the_fixture_notice_name_their_terms_and_authors(pyproje
     for required in ("CC BY-SA 3.0", "creativecommons.org/licenses/by-sa/3.0", "Yann LeCun"):
         assert required in notice
     assert re.search(r"Corinna\s+Cortes", notice) and re.search(r"J\.\s+C\.\s+Burges", notice)
-
-
-def test_the_citation_file_cites_the_project_the_book_and_mnist(pyproject: dict) -> None:
     citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
     assert citation["cff-version"] == "1.2.0" and {"message", "title"} <= citation.keys()
     assert citation["authors"] == [{"name": "The mnist-study authors"}]

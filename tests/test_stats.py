@@ -54,23 +54,26 @@ def test_paired_comparison_counts_the_discordant_images(y, a, b, expected) -> No
     assert result.p_value == pytest.approx(p_value)
 
 
-def test_paired_table_names_the_first_model_of_each_row_first() -> None:
+def test_paired_table_names_the_first_model_of_each_row_first_and_p_values_read_plainly():
     y = np.array([1, 1, 1, 0])
     predictions = {"old": np.array([1, 0, 0, 0]), "new": np.array([1, 1, 1, 1])}
     row = stats.paired_table(y, predictions, [("old", "new")]).loc["new vs old"]
     assert (row["only the first right"], row["only the second right"]) == (2, 1)
-
-
-def test_p_values_read_plainly() -> None:
     shown = [stats.format_p(0.0312), stats.format_p(1e-9)]
     shown += [stats.format_p(0.5, prose=True), stats.format_p(0.0, prose=True)]
     assert shown == ["0.031", "< 0.0001", "p = 0.5", "p < 0.0001"]
 
 
-def test_mean_interval_is_the_student_t_interval() -> None:
+def test_mean_interval_is_student_t_widened_by_the_folds_overlap_for_cross_validation():
     values = np.array([1.0, 2.0, 4.0, 7.0])  # mean 3.5, sample standard deviation sqrt(7)
     half = 3.182446305284263 * np.sqrt(7) / 2  # t quantile 0.975 with 3 degrees of freedom
     assert stats.mean_interval(values) == pytest.approx((3.5 - half, 3.5 + half))
+    folds = [0.9562, 0.9625, 0.9469]  # three folds: each trains on 2/3 and is scored on 1/3
+    low, high = stats.cross_validation_interval(folds, train_size=6_667, test_size=3_333)
+    plain_low, plain_high = stats.mean_interval(folds)
+    assert (low + high) / 2 == pytest.approx(np.mean(folds))
+    # (1/3 + 3,333/6,667) / (1/3) = 2.4997: the interval is that many times wider, squared
+    assert ((high - low) / (plain_high - plain_low)) ** 2 == pytest.approx(2.4997, abs=1e-3)
 
 
 def test_f1_interval_surrounds_f1_narrows_with_more_images_and_is_seeded() -> None:
@@ -103,15 +106,6 @@ def test_holm_multiplies_the_sorted_p_values_by_the_tests_left_in_order_and_at_m
     np.testing.assert_allclose(stats.holm([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02])
     np.testing.assert_allclose(stats.holm([0.6, 0.7]), [1.0, 1.0])
     assert stats.holm([0.02]).tolist() == [0.02], "one test: nothing to correct"
-
-
-def test_the_cross_validation_interval_widens_the_t_interval_by_the_overlap_of_the_folds() -> None:
-    folds = [0.9562, 0.9625, 0.9469]  # three folds: each trains on 2/3 and is scored on 1/3
-    low, high = stats.cross_validation_interval(folds, train_size=6_667, test_size=3_333)
-    plain_low, plain_high = stats.mean_interval(folds)
-    assert (low + high) / 2 == pytest.approx(np.mean(folds))
-    # (1/3 + 3,333/6,667) / (1/3) = 2.4997: the interval is that many times wider, squared
-    assert ((high - low) / (plain_high - plain_low)) ** 2 == pytest.approx(2.4997, abs=1e-3)
 
 
 def test_recall_at_precision_is_the_recall_only_where_the_precision_allows() -> None:
