@@ -82,17 +82,6 @@ def test_prepare_refuses_what_is_not_a_drawing(image) -> None:
         drawing.prepare(image)
 
 
-def test_the_drawn_five_and_one_are_read_as_such(readers) -> None:
-    """The detector says 5 for the 5 only, the forest reads both; a border stroke is read."""
-    five, one, border = (digit_pad.answer(readers, s) for s in (drawing.FIVE, drawing.ONE, BORDER))
-    assert (five["detector"], one["detector"]) == ("5", "not 5")
-    assert five["message"].startswith("The forest reads a 5,")
-    assert one["message"].startswith("The forest reads a 1,")
-    assert np.argmax(five["probabilities"]) == 5 and len(five["prepared"]) == 784
-    assert sum(five["probabilities"]) == pytest.approx(1, abs=1e-3)
-    assert border["message"].startswith("The forest reads a ")
-
-
 @pytest.mark.parametrize(
     ("strokes", "message"),
     [
@@ -111,8 +100,15 @@ def test_bad_drawings_get_a_sentence_and_no_reading(readers, strokes, message) -
     assert shown["detector"] == "" and shown["probabilities"] == [] and shown["prepared"] == []
 
 
-def test_the_widget_answers_each_drawing_and_shows_a_still_of_itself(readers) -> None:
-    """Numbered widgets answer each drawing; the still PNG is the pad's, same drawing same bytes."""
+def test_the_widget_reads_the_five_and_one_and_shows_a_still_of_itself(readers) -> None:
+    """The detector says 5 for the 5 only, the forest reads both; the still PNG is the pad's."""
+    five, one, border = (digit_pad.answer(readers, s) for s in (drawing.FIVE, drawing.ONE, BORDER))
+    assert (five["detector"], one["detector"]) == ("5", "not 5")
+    assert five["message"].startswith("The forest reads a 5,")
+    assert one["message"].startswith("The forest reads a 1,")
+    assert np.argmax(five["probabilities"]) == 5 and len(five["prepared"]) == 784
+    assert sum(five["probabilities"]) == pytest.approx(1, abs=1e-3)
+    assert border["message"].startswith("The forest reads a ")
     pad, second = digit_pad.DigitPad(readers), digit_pad.DigitPad(readers)
     assert second.model_id == f"mnist-study-digit-pad-{int(pad.model_id.split('-')[-1]) + 1}"
     assert "export default" in pad._esm and ".digit-pad" in pad._css

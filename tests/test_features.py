@@ -87,19 +87,14 @@ def test_features_are_double_precision_whatever_the_batch_and_the_blas_threads(d
 
 def test_direction_svc_beats_pixel_svc_on_the_fixture(fixture_arrays) -> None:
     """The two pipelines of notebook 06, written as the notebook writes them."""
-    X_train = features.deskew(fixture_arrays["X_train"])
-    X_test = features.deskew(fixture_arrays["X_test"])
+    X_train, X_test = (features.deskew(fixture_arrays[f"X_{part}"]) for part in ("train", "test"))
     y_train, y_test = fixture_arrays["y_train"], fixture_arrays["y_test"]
-    pixels = make_pipeline(
-        FunctionTransformer(features.unit_pixels), PCA(40, random_state=42), SVC(gamma=0.04, C=10)
-    )
-    directions = make_pipeline(
-        FunctionTransformer(features.direction_features),
-        PCA(40, random_state=42),
-        SVC(gamma=0.06, C=10),
-    )
-    pixel_score = pixels.fit(X_train, y_train).score(X_test, y_test)
-    assert directions.fit(X_train, y_train).score(X_test, y_test) > max(pixel_score, 0.95)
+
+    def score(transform, gamma: float) -> float:
+        steps = FunctionTransformer(transform), PCA(40, random_state=42), SVC(gamma=gamma, C=10)
+        return make_pipeline(*steps).fit(X_train, y_train).score(X_test, y_test)
+
+    assert score(features.direction_features, 0.06) > max(score(features.unit_pixels, 0.04), 0.95)
 
 
 def test_knn_on_float_pixels_finds_the_same_neighbours_as_on_uint8(fixture_arrays) -> None:

@@ -51,24 +51,22 @@ def test_readme_figures_are_readable_at_githubs_width_and_carry_no_software_meta
         figures.save_readme_figure(fig, "ok.png", tmp_path / "ok.png")
 
 
-def test_curves_show_their_area_to_four_decimals_and_the_operating_points(ax) -> None:
+def test_curves_show_their_area_the_operating_points_and_the_marked_threshold(ax) -> None:
     y, scores = np.array([0, 0, 1, 1, 0, 1]), np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9])
     curve_plots.plot_curves("roc", y, {"model": scores}, ax, points={"default": (0.0, 2 / 3)})
     assert legend(ax)[0] == "model (AUC = 0.8889)" and "default" in legend(ax)
     (point,) = [line for line in ax.lines if line.get_label() == "default"]
     assert (point.get_xdata()[0], point.get_ydata()[0]) == (0.0, 2 / 3)
-
-
-def test_the_marked_threshold_is_named_and_both_axes_are_labelled(ax) -> None:
+    _, ax2 = plt.subplots()
     thresholds = np.array([-2.0, -1.0, 0.0, 1.0, 2.0])
     precisions = np.array([0.5, 0.6, 0.7, 0.9, 1.0, 1.0])
     recalls = np.array([1.0, 0.9, 0.8, 0.5, 0.2, 0.0])
     curve_plots.plot_precision_recall_vs_threshold(
-        precisions, recalls, thresholds, 1.0, ax, chosen_name="threshold for 90% precision"
+        precisions, recalls, thresholds, 1.0, ax2, chosen_name="threshold for 90% precision"
     )
-    assert "threshold for 90% precision: 1" in legend(ax)
-    assert ax.get_ylabel() and ax.get_xlabel() == "Decision threshold"
-    marked = [line.get_ydata()[0] for line in ax.lines if line.get_marker() == "o"]
+    assert "threshold for 90% precision: 1" in legend(ax2)
+    assert ax2.get_ylabel() and ax2.get_xlabel() == "Decision threshold"
+    marked = [line.get_ydata()[0] for line in ax2.lines if line.get_marker() == "o"]
     assert sorted(marked) == [0.5, 0.9]
 
 
