@@ -1,20 +1,17 @@
-"""Shared test fixtures: the checkout, the committed MNIST fixture, a data folder, loopback URLs."""
+"""Shared test fixtures: the committed MNIST fixture, isolated caches, loopback URLs."""
 
 from __future__ import annotations
 
 import socket
-import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from packaging.specifiers import SpecifierSet
-from packaging.version import Version
 
 from mnist_study import settings
 from mnist_study.digests import ARRAY_NAMES
-from tools.paths import FIXTURE_FILE, ROOT
+from tools.paths import FIXTURE_FILE
 
 
 @pytest.fixture(autouse=True)
@@ -23,12 +20,6 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     monkeypatch.setenv(settings.DATA_DIR_ENV, str(tmp_path / "default-data"))
     monkeypatch.setenv(settings.CACHE_DIR_ENV, str(tmp_path / "cache"))
     monkeypatch.setenv("npm_config_update_notifier", "false")
-
-
-@pytest.fixture(scope="session")
-def root() -> Path:
-    """The checkout."""
-    return ROOT
 
 
 @pytest.fixture(scope="session")
@@ -42,28 +33,6 @@ def fixture_arrays() -> dict[str, np.ndarray]:
     """The committed fixture's four arrays (uint8 pixels, uint8 digit labels)."""
     with np.load(FIXTURE_FILE) as npz:
         return {name: npz[name] for name in ARRAY_NAMES}
-
-
-@pytest.fixture(scope="session")
-def pyproject() -> dict:
-    """The ``[project]`` table of pyproject.toml."""
-    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-
-
-@pytest.fixture(scope="session")
-def python_range(pyproject: dict) -> tuple[Version, Version]:
-    """The oldest Python that requires-python admits, and the newest 3.x release series."""
-    spec = SpecifierSet(pyproject["requires-python"])
-    oldest = next(Version(s.version) for s in spec if s.operator == ">=")
-    below = next(Version(s.version) for s in spec if s.operator == "<")
-    return oldest, Version(f"{below.major}.{below.minor - 1}")
-
-
-@pytest.fixture(scope="session")
-def release_series(python_range: tuple[Version, Version]) -> list[str]:
-    """Each supported 3.x release series, oldest first."""
-    oldest, newest = python_range
-    return [f"3.{minor}" for minor in range(oldest.minor, newest.minor + 1)]
 
 
 @pytest.fixture

