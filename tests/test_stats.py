@@ -76,17 +76,8 @@ def test_mean_interval_is_student_t_widened_by_the_folds_overlap_for_cross_valid
     assert ((high - low) / (plain_high - plain_low)) ** 2 == pytest.approx(2.4997, abs=1e-3)
 
 
-def test_f1_interval_surrounds_f1_narrows_with_more_images_and_is_seeded() -> None:
-    y_true = np.array([True] * 30 + [False] * 70)
-    y_pred = np.array([True] * 20 + [False] * 10 + [True] * 5 + [False] * 65)
-    low, high = stats.f1_interval(y_true, y_pred)
-    assert low < f1_score(y_true, y_pred) < high
-    big_low, big_high = stats.f1_interval(np.tile(y_true, 100), np.tile(y_pred, 100))
-    assert big_high - big_low < (high - low) / 5
-    assert stats.f1_interval(y_true, y_pred) == (low, high)
-
-
-def test_roc_auc_interval_matches_a_bootstrap_and_is_degenerate_when_perfect() -> None:
+def test_roc_auc_and_f1_intervals_surround_the_score_and_narrow_with_more_images() -> None:
+    """The ROC AUC interval as wide as a bootstrap's, a point when perfect; F1's seeded."""
     rng = np.random.default_rng(0)
     y_true = rng.random(2_000) < 0.2
     y_score = rng.normal(size=2_000) + y_true * 1.5
@@ -97,6 +88,13 @@ def test_roc_auc_interval_matches_a_bootstrap_and_is_degenerate_when_perfect() -
         resampled.append(roc_auc_score(y_true[index], y_score[index]))
     assert high - low == pytest.approx(2 * 1.96 * np.std(resampled), rel=0.2)
     assert stats.roc_auc_interval([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9]) == (1.0, 1.0)
+    y5 = np.array([True] * 30 + [False] * 70)
+    p5 = np.array([True] * 20 + [False] * 10 + [True] * 5 + [False] * 65)
+    low, high = stats.f1_interval(y5, p5)
+    assert low < f1_score(y5, p5) < high
+    big_low, big_high = stats.f1_interval(np.tile(y5, 100), np.tile(p5, 100))
+    assert big_high - big_low < (high - low) / 5
+    assert stats.f1_interval(y5, p5) == (low, high)
 
 
 def test_holm_multiplies_the_sorted_p_values_by_the_tests_left_in_order_and_at_most_1() -> None:
