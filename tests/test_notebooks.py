@@ -32,18 +32,13 @@ def name(path: Path) -> str:
     return str(path.relative_to(ROOT))
 
 
-def test_the_notebooks_are_numbered_without_a_gap() -> None:
-    """Notebooks 01, 02, … with no number missing: stages 1 to 5 at least."""
-    numbers = [int(path.name[:2]) for path in NOTEBOOKS]
-    assert numbers == list(range(1, len(NOTEBOOKS) + 1)) and len(numbers) >= 5
-
-
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=name)
 def test_notebook_is_executed_in_order_and_renders_cleanly(path: Path) -> None:
-    """Every cell run once in order, cleanly; no run metadata or paths; parameters as make sets."""
+    """Numbered; every cell run once in order, cleanly; no run metadata; parameters as make sets."""
     raw = path.read_text()
     notebook = nbformat.reads(raw, as_version=4)
     nbformat.validate(notebook)
+    assert int(path.name[:2]) == NOTEBOOKS.index(path) + 1 and len(NOTEBOOKS) >= 5, "no gap"
     assert path.stat().st_size < 1_000_000, "GitHub renders large notebooks poorly"
     assert "widgets" not in notebook.metadata and notebook.cells[0].cell_type == "markdown"
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
