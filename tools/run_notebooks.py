@@ -89,28 +89,8 @@ def taken(build: Path) -> FileLock | None:
     return lock
 
 
-def folder_problem(build: Path, into: list[Path]) -> str | None:
-    """What would keep the run from writing where it writes, said before any work; or None."""
-    device = None
-    for folder in dict.fromkeys([build, *(path.parent for path in into), *into]):
-        existing = next(path for path in (folder, *folder.absolute().parents) if path.exists())
-        device = device or existing.stat().st_dev
-        if folder.is_symlink() and folder.is_relative_to(build):
-            return f"{folder} is a symbolic link: the runner writes only into folders of its own"
-        if folder.exists() and not folder.is_dir():
-            return f"{folder} is a file, not a folder: move it away"
-        if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
-            return f"{folder}/ is not writable"
-        if existing.stat().st_dev != device:  # os.replace moves within one file system only
-            return f"{existing} is on another file system than {build}/, from which files move"
-    return None
-
-
 def run(build: Path, into: list[Path], command: list[str]) -> int:
     """Run make's ``command`` under the lock; the exit status (128 + a stop signal's number)."""
-    if problem := folder_problem(build, into):
-        say(f"error: {problem}. Nothing was run.")
-        return 1
     build.mkdir(exist_ok=True)
     if not (lock := taken(build)):
         return 1
