@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import suppress
+from contextlib import nullcontext, suppress
 from pathlib import Path
 
 import psutil
@@ -55,8 +55,7 @@ def end_descendants(seconds: float = 5) -> None:
 
 
 def on_stop(handler: object) -> None:
-    """``handler`` for INT, TERM and HUP (one that nohup ignores stays so), and for the parent's
-    death (Linux's PR_SET_PDEATHSIG sends a TERM)."""
+    """``handler`` for INT, TERM, HUP (unless ignored) and the parent's death (PR_SET_PDEATHSIG)."""
     for signum in STOP_SIGNALS:
         if signal.getsignal(signum) != signal.SIG_IGN:
             signal.signal(signum, handler)
@@ -173,9 +172,8 @@ def main(job: str, *rest: str) -> int:
     if job == "key":
         return key(Path(rest[0]), Path(rest[1]), rest[2])
     build = Path(rest[0])  # free and clean: refused while a run holds the lock (but by the run)
-    if os.environ.get(RUN_ENV) or not build.is_dir():
-        return clean(build) if job == "clean" else 0
-    if not (lock := taken(build)):
+    unlocked = os.environ.get(RUN_ENV) or not build.is_dir()
+    if not (lock := nullcontext() if unlocked else taken(build)):
         return 1
     with lock:
         return clean(build) if job == "clean" else 0
