@@ -189,25 +189,6 @@ def test_failures_are_named_and_what_succeeded_beside_them_is_placed(project: Pa
     wait_until_gone({int(marker.read_text())}, seconds=10)
 
 
-@pytest.mark.parametrize("case", ["build-is-a-file", "smoke-is-a-symlink", "another-file-system"])
-def test_a_folder_it_cannot_write_is_said_before_any_work(project: Path, case: str) -> None:
-    build, arguments = project / "build", ["smoke"]
-    if case == "build-is-a-file":
-        build.write_text("")
-        said = f"{build} is a file, not a folder"
-    elif case == "smoke-is-a-symlink":
-        build.mkdir()
-        (build / "smoke").symlink_to(project)
-        said = f"{build}/smoke is a symbolic link"
-    else:  # /dev/shm is a tmpfs of its own
-        arguments = ["figures", f"FIGURE_DIR=/dev/shm/figures-{os.getpid()}"]
-        said = f"/dev/shm is on another file system than {build}/"
-    started = time.monotonic()
-    status, err = ended(make(project, *arguments))
-    assert status != 0 and time.monotonic() - started < 20
-    assert f"error: {said}" in err and "Nothing was run." in err
-
-
 def running_pair(project: Path, **popen: object) -> tuple[subprocess.Popen[str], set[int], str]:
     """Both notebooks running until ``release`` exists, the first with workers: make, the run's
     processes, the kernel's PID."""

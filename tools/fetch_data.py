@@ -52,9 +52,7 @@ def main(*args: str) -> int:
         return 1
     except KeyboardInterrupt as error:
         signum = error.args[0] if error.args else signal.SIGINT
-        print(
-            f"\nstopped by {signal.Signals(signum).name}: no partial file is left", file=sys.stderr
-        )
+        print(f"\nstopped by {signal.Signals(signum).name}: no partial file left", file=sys.stderr)
         return 128 + signum
     return 0
 

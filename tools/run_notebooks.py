@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import suppress
+from contextlib import nullcontext, suppress
 from pathlib import Path
 
 import psutil
@@ -55,8 +55,7 @@ def end_descendants(seconds: float = 5) -> None:
 
 
 def on_stop(handler: object) -> None:
-    """``handler`` for INT, TERM and HUP (one that nohup ignores stays so), and for the parent's
-    death (Linux's PR_SET_PDEATHSIG sends a TERM)."""
+    """``handler`` for INT, TERM, HUP (unless ignored) and the parent's death (PR_SET_PDEATHSIG)."""
     for signum in STOP_SIGNALS:
         if signal.getsignal(signum) != signal.SIG_IGN:
             signal.signal(signum, handler)
@@ -89,28 +88,8 @@ def taken(build: Path) -> FileLock | None:
     return lock
 
 
-def folder_problem(build: Path, into: list[Path]) -> str | None:
-    """What would keep the run from writing where it writes, said before any work; or None."""
-    device = None
-    for folder in dict.fromkeys([build, *(path.parent for path in into), *into]):
-        existing = next(path for path in (folder, *folder.absolute().parents) if path.exists())
-        device = device or existing.stat().st_dev
-        if folder.is_symlink() and folder.is_relative_to(build):
-            return f"{folder} is a symbolic link: the runner writes only into folders of its own"
-        if folder.exists() and not folder.is_dir():
-            return f"{folder} is a file, not a folder: move it away"
-        if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
-            return f"{folder}/ is not writable"
-        if existing.stat().st_dev != device:  # os.replace moves within one file system only
-            return f"{existing} is on another file system than {build}/, from which files move"
-    return None
-
-
 def run(build: Path, into: list[Path], command: list[str]) -> int:
     """Run make's ``command`` under the lock; the exit status (128 + a stop signal's number)."""
-    if problem := folder_problem(build, into):
-        say(f"error: {problem}. Nothing was run.")
-        return 1
     build.mkdir(exist_ok=True)
     if not (lock := taken(build)):
         return 1
@@ -193,9 +172,8 @@ def main(job: str, *rest: str) -> int:
     if job == "key":
         return key(Path(rest[0]), Path(rest[1]), rest[2])
     build = Path(rest[0])  # free and clean: refused while a run holds the lock (but by the run)
-    if os.environ.get(RUN_ENV) or not build.is_dir():
-        return clean(build) if job == "clean" else 0
-    if not (lock := taken(build)):
+    unlocked = os.environ.get(RUN_ENV) or not build.is_dir()
+    if not (lock := nullcontext() if unlocked else taken(build)):
         return 1
     with lock:
         return clean(build) if job == "clean" else 0

@@ -30,6 +30,7 @@ LAB_FLAGS = ["--num-raster-threads=1", "--disable-partial-raster", "--disable-ch
 LAB_FLAGS += ["--disable-threaded-animation", "--disable-threaded-scrolling"]
 # Long code lines wrap in the narrow picture, whose text keeps the browser's size at README width.
 LAB_SETTINGS = {"@jupyterlab/notebook-extension:tracker": {"codeCellConfig": {"lineWrap": True}}}
+LAB_VIEW = {"viewport": {"width": 800, "height": 640}, "flags": LAB_FLAGS, "settings": LAB_SETTINGS}
 
 
 @contextmanager
@@ -62,19 +63,14 @@ def shown_alone(page: Page, widget: str) -> Locator:
 
 def lab() -> None:
     """JupyterLab: ``notebooks/`` listed, the first notebook's first cells."""
-    viewport = {"width": 800, "height": 640}  # as wide as the README shows it
-    with lab_showing(
-        "01_is_it_a_5.ipynb", viewport=viewport, flags=LAB_FLAGS, settings=LAB_SETTINGS
-    ) as page:
+    with lab_showing("01_is_it_a_5.ipynb", **LAB_VIEW) as page:  # as wide as the README shows it
         page.locator(".jp-DirListing-item", has_text="08_draw_a_digit.ipynb").wait_for()
         cell = page.locator(".jp-CodeCell", has_text="some_digit = X_train[0]").first
         cell.evaluate("(cell) => cell.previousElementSibling.scrollIntoView({block: 'start'})")
         page.wait_for_function("[...document.images].every((image) => image.complete)")
         page.evaluate("document.fonts.ready")
         if page.locator(".jp-mod-dirty").count():
-            raise RuntimeError(
-                "JupyterLab marks the notebook as changed; the picture would show it"
-            )
+            raise RuntimeError("JupyterLab shows the notebook as changed, as would the picture")
         page.screenshot(path=SCREENSHOT)
 
 
