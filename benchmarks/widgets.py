@@ -115,8 +115,8 @@ def answers(name: str, what: str, times: list[float]) -> str:
     """The line on a widget's answers."""
     median, worst = statistics.median(times), max(times)
     return (
-        f"- {name}: answer after {what} ({len(times):,} answers): median {1000 * median:.1f} ms, "
-        f"slowest {1000 * worst:.1f} ms (goal < {1000 * ANSWER_GOAL_S:.0f} ms): "
+        f"- {name}: answer after {what}: median {1000 * median:.1f} ms, slowest "
+        f"{1000 * worst:.1f} ms of {len(times):,} (goal < {1000 * ANSWER_GOAL_S:.0f} ms): "
         + verdict(worst < ANSWER_GOAL_S)
     )
 
@@ -146,7 +146,9 @@ def main() -> None:
         [
             *meter.header("bench-widgets"),
             starts("drawing widget (stage 8)", "models fitted into an empty cache", pad),
-            answers("drawing widget", "a stroke (prepare and read)", strokes),
+            answers(
+                "drawing widget", "a stroke (the drawing prepared, both models asked)", strokes
+            ),
             starts(
                 "threshold explorer (stage 2)",
                 "scores cross-validated into an empty cache",

@@ -6,7 +6,7 @@
 # runs on it; else bench-cold uses a temporary folder, and bench-warm the usual results cache.
 BENCH_CACHE ?=
 
-bench-cold: data $(DEV_STAMP) ## The main job on an empty cache: time, CPU and peak memory per notebook and its cell (budget 60 min)
+bench-cold: data $(DEV_STAMP) ## The main job on an empty cache: time, CPU and peak memory per notebook and its cell (budget 90 min)
 	@if [ -n "$(BENCH_CACHE)" ]; then cache="$(abspath $(BENCH_CACHE))"; \
 		if [ -n "$$(ls -A "$$cache" 2>/dev/null)" ]; then echo "error: $$cache is not empty" >&2; exit 1; fi; \
 	else cache=$$(mktemp -d); trap 'rm -rf "$$cache"' EXIT; fi; \
