@@ -1,64 +1,44 @@
-"""Peak memory of the main job and of each notebook, and its cell: ``python -m benchmarks.memory``.
+"""``make bench-cold``: the main job on an empty cache, notebook by notebook.
 
 ``make figures RERUN=1`` (every notebook, two at a time) runs as a child of this process while a
-thread samples memory four times a second as PSS (proportional set size: a page shared by several
-processes, such as an array joblib's workers map from one file, counts once in all, split between
-them): of the whole job (make and every process under it), and of each notebook (its kernel and
-the processes it starts, under the notebook's ``tools.execute`` process), each sample credited to
-the cell the notebook is running, read from the runner's progress lines. Prints a Markdown table:
-per notebook, its peak, the cell, and the CPU time of its processes; then the job's peak and what
-ran at that moment. Records it in ``benchmarks/MEMORY.md`` after a run of every notebook on the
-full data. ``--smoke`` runs on the test fixture instead. Run it on an empty cache
-(``make bench-memory``) to measure a first run.
+thread samples memory four times a second as PSS (``results.py``): of the whole job (make and
+every process under it), and of each notebook (its kernel and the processes it starts, under the
+notebook's ``tools.execute`` process), each sample credited to the cell the notebook is running,
+read from the runner's progress lines. Its section of ``benchmarks/RESULTS.md`` gives, per
+notebook, its peak, the cell, and the CPU time of its processes; then the job's wall and CPU time,
+its peak and what ran at that moment, and the disk used after it (the README quotes them).
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import os
 import re
 import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
 
+from benchmarks.results import ROOT, SAMPLE_SECONDS, Meter, record, tree, tree_pss, verdict
 from mnist_study import settings
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE_SECONDS = 0.25
 # The goals: what a Binder session or a learner's laptop can give one notebook, and the job.
 NOTEBOOK_GOAL_GB = 2.0
 JOB_GOAL_GB = 4.0
+JOB_GOAL_SECONDS = 720.0  # the whole main job on the machine measured
 # The runner's line as a cell starts: "04_multiclass_error_analysis [12/40] Heading › first line"
 CELL_LINE = re.compile(r"^(\S+) \[(\d+)/\d+\] (?!still running)(.*)$")
-
-
-def tree(process: psutil.Process) -> list[psutil.Process]:
-    """A process and all its descendants."""
-    with contextlib.suppress(psutil.Error):
-        return [process, *process.children(recursive=True)]
-    return []
-
-
-def tree_pss(processes: list[psutil.Process]) -> int:
-    """PSS of processes in bytes (``/proc/PID/smaps_rollup``, read by psutil)."""
-    total = 0
-    for member in processes:
-        with contextlib.suppress(psutil.Error):
-            total += member.memory_full_info().pss
-    return total
 
 
 @dataclass
 class Notebook:
     """What the sampler saw of one notebook: its peak, the cell of it, its processes' CPU."""
 
+    first: float = field(default_factory=time.monotonic)  # its process seen first, and last
+    last: float = 0.0
     peak: int = 0
     cell: str = ""
     cpu: dict[int, float] = field(default_factory=dict)  # the last reading of each process
@@ -104,6 +84,7 @@ def sample_once(watch: Watch, make: psutil.Process) -> None:
     for name, executor in executors(make).items():
         kernel = tree(executor)[1:]  # the kernel and what it starts, not the runner's process
         seen = watch.notebooks.setdefault(name, Notebook())
+        seen.last = time.monotonic()
         pss, cell = tree_pss(kernel), watch.cells.get(name, "starting")
         now[name] = (pss, cell)
         if pss > seen.peak:
@@ -139,12 +120,14 @@ def disk() -> str:
 def table(watch: Watch, wall: float) -> list[str]:
     """The Markdown table of the notebooks' peaks, then the job's, with the verdicts."""
     lines = [
-        "| notebook | peak PSS (GB) | in the cell | CPU (s) |",
-        "|---|---:|---|---:|",
+        "| notebook | wall (s) | CPU (s) | peak PSS (GB) | in the cell |",
+        "|---|---:|---:|---:|---|",
     ]
     for name, seen in sorted(watch.notebooks.items()):
-        cpu = sum(seen.cpu.values())
-        lines.append(f"| {name} | {seen.peak / 1e9:.2f} | {seen.cell} | {cpu:.0f} |")
+        cpu, wall_seen = sum(seen.cpu.values()), seen.last - seen.first
+        lines.append(
+            f"| {name} | {wall_seen:,.0f} | {cpu:,.0f} | {seen.peak / 1e9:.2f} | {seen.cell} |"
+        )
     worst = max((seen.peak for seen in watch.notebooks.values()), default=0) / 1e9
     job = watch.peak / 1e9
     beside = "; ".join(
@@ -159,24 +142,20 @@ def table(watch: Watch, wall: float) -> list[str]:
         f"peak {job:.2f} GB PSS (make, the runner's processes, the kernels and their workers), "
         f"while {beside or 'no notebook'} ran",
         f"- largest notebook peak {worst:.2f} GB (goal ≤ {NOTEBOOK_GOAL_GB} GB): "
-        + ("met" if worst <= NOTEBOOK_GOAL_GB else "NOT met"),
+        + verdict(worst <= NOTEBOOK_GOAL_GB),
         f"- the main job's peak {job:.2f} GB (goal ≤ {JOB_GOAL_GB} GB): "
-        + ("met" if job <= JOB_GOAL_GB else "NOT met"),
+        + verdict(job <= JOB_GOAL_GB),
+        f"- the main job's wall time {wall:,.0f} s (goal ≤ {JOB_GOAL_SECONDS:,.0f} s): "
+        + verdict(wall <= JOB_GOAL_SECONDS),
         f"- disk after the run: {disk()}",
     ]
 
 
 def main() -> int:
-    """Run the main job (or the notebooks named) through make, print the table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="run on the test fixture")
-    parser.add_argument("notebooks", nargs="*", help="notebook file names (default: all)")
-    args = parser.parse_args()
-    command = ["make", "--no-print-directory", "smoke" if args.smoke else "figures", "RERUN=1"]
-    if args.notebooks:
-        command.append(f"NOTEBOOKS={' '.join(args.notebooks)}")
-    watch = Watch()
+    """Run the main job through make on the (empty) cache; record its section if it succeeded."""
+    meter, watch = Meter(), Watch()
     started = time.perf_counter()
+    command = ["make", "--no-print-directory", "figures", "RERUN=1"]
     make = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
     reader = threading.Thread(target=read_progress, args=(make.stderr, watch), daemon=True)
     sampler = threading.Thread(target=sample, args=(watch, psutil.Process(make.pid)), daemon=True)
@@ -189,14 +168,10 @@ def main() -> int:
         sampler.join()
         reader.join(timeout=5)
     lines = table(watch, time.perf_counter() - started)
-    print("\n".join(lines))
-    if status == 0 and not args.smoke and not args.notebooks:
-        when = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
-        header = f"# Memory of the main job, notebook by notebook\n\nMeasured {when} with "
-        header += "`make bench-memory` (the main job as `make figures` runs it, two notebooks at "
-        header += "a time, on an empty cache), on a machine with "
-        header += f"{os.cpu_count()} cores and {psutil.virtual_memory().total / 2**30:.0f} GiB.\n\n"
-        (ROOT / "benchmarks" / "MEMORY.md").write_text(header + "\n".join(lines) + "\n")
+    if status == 0:
+        record([*meter.header("bench-cold"), *lines])
+    else:
+        print("\n".join(lines))
     return status
 
 
