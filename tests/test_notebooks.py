@@ -17,8 +17,7 @@ from tools.paths import ROOT, SCRATCH_FIGURE_DIR
 from tools.screenshot import DRAWING, EXPLORER, SCREENSHOT
 
 # What the last cold ``make bench-memory`` measured: the README's first-run needs quote it.
-MEMORY_RECORD = ROOT / "benchmarks" / "MEMORY.md"
-SPEED_RECORD = ROOT / "benchmarks" / "RESULTS.md"
+BENCH_RECORD = ROOT / "benchmarks" / "RESULTS.md"
 README = ROOT / "README.md"
 # The one book comparison that does not agree to the last digit, and why (notebook 01 explains it):
 # today's scikit-learn computes F1 from the counts, the book's from precision and recall.
@@ -86,7 +85,7 @@ def test_every_number_of_the_prose_is_printed(path: Path) -> None:
     """A page's numbers appear in a notebook's outputs (or the bench's records)."""
     shown = output_text(path) if path.suffix == ".ipynb" else "\n".join(map(output_text, NOTEBOOKS))
     if path.suffix == ".md":
-        shown += MEMORY_RECORD.read_text() + SPEED_RECORD.read_text()
+        shown += BENCH_RECORD.read_text()
     numbers = set(NUMBER.findall(prose(markdown_of(path)))) - VERSIONS
     assert unprinted(numbers, shown) == [], f"{path.name}: numbers that no output prints"
 
@@ -101,7 +100,7 @@ def test_the_number_check_catches_a_number_no_output_prints() -> None:
 
 def test_readme_states_what_the_first_run_needs_as_the_bench_measured() -> None:
     """The paragraph beside the two commands quotes the last cold run of ``make bench-memory``."""
-    record, readme = MEMORY_RECORD.read_text(), README.read_text()
+    record, readme = BENCH_RECORD.read_text(), README.read_text()
     needs = prose(readme[readme.index("What the first run needs") : readme.index("## The study")])
     wall, cpu = (
         float(value.replace(",", ""))
