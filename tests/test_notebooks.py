@@ -16,7 +16,7 @@ from tests.pages import NOTEBOOKS, PAGES, markdown_of, output_text, prose
 from tools.paths import ROOT, SCRATCH_FIGURE_DIR
 from tools.screenshot import DRAWING, EXPLORER, SCREENSHOT
 
-# What the last cold ``make bench-memory`` measured: the README's first-run needs quote it.
+# The bench record; its cold section (`make bench-cold`) is what the README's first-run needs quote.
 BENCH_RECORD = ROOT / "benchmarks" / "RESULTS.md"
 README = ROOT / "README.md"
 # The one book comparison that does not agree to the last digit, and why (notebook 01 explains it):
@@ -99,7 +99,7 @@ def test_the_number_check_catches_a_number_no_output_prints() -> None:
 
 
 def test_readme_states_what_the_first_run_needs_as_the_bench_measured() -> None:
-    """The paragraph beside the two commands quotes the last cold run of ``make bench-memory``."""
+    """The paragraph beside the two commands quotes the cold section of the bench record."""
     record, readme = BENCH_RECORD.read_text(), README.read_text()
     needs = prose(readme[readme.index("What the first run needs") : readme.index("## The study")])
     wall, cpu = (
