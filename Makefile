@@ -105,7 +105,7 @@ $(SMOKE_DIR)/notebooks/%.ipynb: $(DEPS_STAMP) FORCE
 	+@$(call RUN,smoke,$(SMOKE_DIR)/notebooks $(SMOKE_DIR)/readme_images) $@
 endif
 
-bench: data $(DEV_STAMP) ## Every part below, one after the other: bench-cold, -warm, -baseline, -knn, -widgets (budget 2.5 h)
+bench: data $(DEV_STAMP) ## Every part below, one after the other: bench-cold, -warm, -baseline, -knn, -widgets (budget 4 h)
 	@for part in cold warm baseline knn widgets; do $(MAKE) --no-print-directory bench-$$part || exit 1; done
 
 lint: $(DEV_STAMP) ## Check code and notebooks with ruff

@@ -15,11 +15,11 @@ bench-cold: data $(DEV_STAMP) ## The main job on an empty cache: time, CPU and p
 bench-warm: data $(DEV_STAMP) ## The main job on a filled cache: all re-executed, nothing changed, one notebook changed (budget 5 min)
 	@$(if $(BENCH_CACHE),MNIST_STUDY_CACHE_DIR="$(abspath $(BENCH_CACHE))") $(PY) -m benchmarks.warm
 
-bench-baseline: data $(DEV_STAMP) ## The book's chapter-3 cells as the book runs them, the study's own SVMs beside them (budget 60 min)
+bench-baseline: data $(DEV_STAMP) ## The book's chapter-3 cells as the book runs them, the study's own SVMs beside them (budget 90 min)
 	@$(PY) -m benchmarks.baseline
 
-bench-knn: data $(DEV_STAMP) ## The book's KNN grid search on 60,000 images: plain GridSearchCV against shared neighbours (budget 15 min)
+bench-knn: data $(DEV_STAMP) ## The book's KNN grid search on 60,000 images: plain GridSearchCV against shared neighbours (budget 30 min)
 	@$(PY) -m benchmarks.knn_search
 
-bench-widgets: data $(DEV_STAMP) ## The drawing widget and the threshold explorer: start and answer times; load_mnist() (budget 5 min)
+bench-widgets: data $(DEV_STAMP) ## The drawing widget and the threshold explorer: start and answer times; load_mnist() (budget 10 min)
 	@$(PY) -m benchmarks.widgets
