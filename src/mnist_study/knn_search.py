@@ -1,4 +1,4 @@
-"""The book's exercise 1: its grid search of a KNN classifier, plain and with shared neighbours.
+"""The book's exercise 1: its grid search of a KNN classifier, each fold's neighbours found once.
 
 The book searches ``n_neighbors`` in 3–6 and ``weights`` in uniform and distance with a 5-fold
 ``GridSearchCV``: 40 fits, each finding every test image's nearest training images anew, though
@@ -9,8 +9,8 @@ fold). scikit-learn's example on caching nearest neighbours (a ``Pipeline`` with
 not serve here: it caches the graph of a fold's *training* images, four times larger than its test
 images', and finds the test images' neighbours again for every candidate.
 
-Both searches are kept in the disk cache (``cache.cached``); each cached function is
-self-contained (only scikit-learn inside), so joblib's key on its code covers what it computes.
+The search is kept in the disk cache (``cache.cached``); the cached function is self-contained
+(only scikit-learn inside), so joblib's key on its code covers what it computes.
 """
 
 from __future__ import annotations
@@ -26,27 +26,11 @@ from sklearn.neighbors import KNeighborsClassifier, KNeighborsTransformer
 
 from mnist_study.cache import cached
 
-__all__ = ["BOOK_GRID", "FOLDS", "book_search", "neighbour_search"]
+__all__ = ["BOOK_GRID", "FOLDS", "neighbour_search"]
 
 # The book's grid and folds (03_classification.ipynb, exercise 1, cell [90]).
 BOOK_GRID = {"weights": ["uniform", "distance"], "n_neighbors": [3, 4, 5, 6]}
 FOLDS = 5
-
-
-def compute_book_search(X: np.ndarray, y: np.ndarray) -> GridSearchCV:
-    """The book's ``GridSearchCV(KNeighborsClassifier(), BOOK_GRID, cv=5)``, on float64 pixels.
-
-    The book's pixels are float64 (as ``fetch_openml`` gives them), the path on which scikit-learn
-    finds neighbours fastest. Not refitted: the scores and the best parameters are the result.
-    """
-    search = GridSearchCV(KNeighborsClassifier(), BOOK_GRID, cv=FOLDS, refit=False)
-    with joblib.parallel_config(n_jobs=-1):
-        return search.fit(np.asarray(X, dtype=np.float64), y)
-
-
-def book_search(X: np.ndarray, y: np.ndarray) -> GridSearchCV:
-    """The book's grid search on ``X``, ``y``, computed once and cached."""
-    return cached(compute_book_search)(X, y)
 
 
 def compute_neighbour_search(X: np.ndarray, y: np.ndarray) -> GridSearchCV:
