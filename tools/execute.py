@@ -51,33 +51,33 @@ def normalise_notebook(notebook: nbformat.NotebookNode, path: Path) -> None:
 
 
 class Progress:
-    """papermill's hook as a cell starts says so: its number, section heading and first line."""
+    """Which cell starts (number, section heading, first line), and that a long one still runs."""
 
     def __init__(self, notebook: Path, seconds: float) -> None:
-        self.name, self.labels, heading, self.number = notebook.stem, {}, "", 0
+        self.labels, heading = {}, ""
         for cell in nbformat.read(notebook, as_version=4).cells:
             titles = [line for line in cell.source.splitlines() if line.startswith("#")]
             if cell.cell_type == "markdown" and titles:
                 heading = f"{first_line(titles[-1])} › "
             elif cell.cell_type == "code":
                 self.labels[cell.id] = f"{heading}{first_line(cell.source)}"[:100]
-        self.since, self.at = time.monotonic(), f"{self.name} [0/{len(self.labels)}]"
+        self.name, self.number, self.since = notebook.stem, 0, time.monotonic()
         threading.Thread(target=self.beat, args=(seconds,), daemon=True).start()
 
+    def at(self) -> str:
+        return f"{self.name} [{self.number}/{len(self.labels)}]"
+
     def start(self, cell: nbformat.NotebookNode, **_: object) -> None:
-        if cell.get("id") in self.labels:  # not papermill's parameters
-            self.number = list(self.labels).index(cell.id) + 1
-            self.since, self.at = (
-                time.monotonic(),
-                f"{self.name} [{self.number}/{len(self.labels)}]",
-            )
-            say(f"{self.at} {self.labels[cell.id]}")
+        """papermill's hook as a cell starts (not its own parameters cell)."""
+        if cell.get("id") in self.labels:
+            self.number, self.since = list(self.labels).index(cell.id) + 1, time.monotonic()
+            say(f"{self.at()} {self.labels[cell.id]}")
 
     def beat(self, seconds: float) -> None:
         """Hand-written (papermill logs cells only as they start): a long cell is alive."""
         while not time.sleep(seconds):
             if self.number and (running := time.monotonic() - self.since) >= seconds:
-                say(f"{self.at} still running, {running:.0f} s")
+                say(f"{self.at()} still running, {running:.0f} s")
 
 
 def place(scratch: Path, name: str, notebooks: Path, figures: Path) -> None:

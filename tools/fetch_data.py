@@ -1,12 +1,6 @@
-"""Fetch, verify and cache MNIST (``make data``), or rebuild the test fixture.
-
-If no source answers, it prints what each one said and how to place the files by hand, and exits
-with status 1, without a traceback. Ctrl-C, SIGTERM or SIGHUP stop it with a line saying so and
-no partial file left (exit status 128 + the signal's number). Usage::
-
-    python -m tools.fetch_data                         # the full dataset into data/ (make data)
-    python -m tools.fetch_data --write-fixture [PATH]  # rebuild tests/fixtures/…_fixture.npz
-"""
+"""Fetch, verify and cache MNIST: ``python -m tools.fetch_data`` (``make data``); with
+``--write-fixture [PATH]``, rebuild the test fixture from it. No source answering, or a stop signal,
+ends it with one message and no partial file (exit status 1, or 128 + the signal's number)."""
 
 from __future__ import annotations
 
@@ -20,6 +14,7 @@ import numpy as np
 from mnist_study.data import MnistUnavailableError, load_mnist, stratified_subset, write_atomically
 from mnist_study.digests import ARRAY_NAMES, TEST_FIXTURE, array_sha256
 from tools.paths import FIXTURE_FILE
+from tools.run_notebooks import on_stop
 
 
 def stop(signum: int, _frame: object) -> None:
@@ -31,9 +26,7 @@ def main(*args: str) -> int:
     """Fetch the dataset (saying where from, and whether it was cached), or rebuild the fixture."""
     fixture = args[:1] == ("--write-fixture",) and Path(args[1] if args[1:] else FIXTURE_FILE)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        if signal.getsignal(signum) is not signal.SIG_IGN:  # nohup's choice is kept
-            signal.signal(signum, stop)
+    on_stop(stop)
     try:
         X_train, X_test, y_train, y_test = load_mnist()
         print(f"MNIST verified: X_train {X_train.shape} {X_train.dtype}, X_test {X_test.shape}")

@@ -23,9 +23,11 @@ from typing import Any
 from tornado.web import HTTPError
 
 from tools.paths import KERNEL_ENVIRONMENT, ROOT, SCRATCH_FIGURE_DIR
+from tools.run_notebooks import LINUX, on_stop
 
 # JupyterLab's settings on every server started here: no news pop-up, no update check, no autosave;
-# on the automated ones, every cell in the page and no "3 minutes ago" column (the screenshot's).
+# on the automated ones, for the screenshot: every cell in the page, long code lines wrapped in its
+# narrow picture, no "3 minutes ago" column.
 QUIET = {
     "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
     "@jupyterlab/docmanager-extension:plugin": {"autosave": False},
@@ -33,12 +35,12 @@ QUIET = {
 AUTOMATED = {
     **QUIET,
     "@jupyterlab/filebrowser-extension:browser": {"showLastModifiedColumn": False},
-    "@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"},
+    "@jupyterlab/notebook-extension:tracker": {
+        "windowingMode": "none",
+        "codeCellConfig": {"lineWrap": True},
+    },
 }
 STUDY_NOTEBOOK = re.compile(r"notebooks/\d\d_\w+\.ipynb")  # not JupyterLab's copies, "…-Copy1"
-# Hand-written: the server ends with the process that started it, even a SIGKILLed one: a shell in
-# the server's process group reads a pipe that only that process holds, and at its end stops it.
-GUARD = 'exec 3<&0; (read _ <&3; kill -TERM 0) & exec "$@" </dev/null 3<&-'
 
 
 @dataclass
@@ -87,19 +89,16 @@ def ready(server: LabServer, info: Path) -> bool:
 @contextmanager
 def running_lab(
     root: Path, env: dict[str, str] | None = None, log: Path | None = None, people: bool = False,
-    save_hook: str | None = None, settings: dict[str, Any] | None = None, port: int = 0,
+    save_hook: str | None = None, port: int = 0,
 ) -> Iterator[LabServer]:  # fmt: skip
     """JupyterLab on ``root``, on loopback ``port`` or a free one near, a new token; stopped after.
 
     ``env`` is added to the kernels' environment; ``log`` takes the server's output (else: its
-    warnings on the terminal); ``save_hook``, a function named here, may refuse saves; ``settings``
-    are added to JupyterLab's. A server for ``people`` keeps the user's settings and workspaces.
+    warnings on the terminal); ``save_hook``, a function named here, may refuse saves. A server for
+    ``people`` keeps the user's settings and workspaces.
     """
     with tempfile.TemporaryDirectory(prefix="mnist-lab-") as folder:
         temp, token = Path(folder), secrets.token_hex(24)
-        overrides = dict(QUIET if people else AUTOMATED)
-        for plugin, values in (settings or {}).items():
-            overrides[plugin] = {**overrides.get(plugin, {}), **values}
         # Configuration on JUPYTER_CONFIG_PATH outranks the user's own (whose `token = ""` would
         # turn the token off), and unlike the command line no other user can read it.
         config = {"IdentityProvider": {"token": token}, "ServerApp": {"root_dir": str(root)}}
@@ -111,7 +110,7 @@ def running_lab(
         if save_hook:
             config["FileContentsManager"] = {"pre_save_hook": f"tools.lab.{save_hook}"}
         files = ("app/overrides.json", "config/jupyter_server_config.json")
-        for path, content in zip(files, (overrides, config), strict=True):
+        for path, content in zip(files, (QUIET if people else AUTOMATED, config), strict=True):
             (temp / path).parent.mkdir()
             (temp / path).write_text(json.dumps(content))
         command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root"]
@@ -120,11 +119,11 @@ def running_lab(
         env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(filter(None, config_path))
         env["JUPYTER_RUNTIME_DIR"] = f"{temp}/runtime"  # where it says its port
         with log.open("wb") if log else nullcontext() as output:
-            # stdin: the guard's pipe, closed only as this process ends; ROOT: the save hook's
+            # cwd: the save hook's; SIGTERM (the server then ends its kernels) if this process dies
             process = subprocess.Popen(
-                ["sh", "-c", GUARD, "sh", *command, *([] if log else ["--log-level=WARN"])],
-                env=env, stdin=subprocess.PIPE, stdout=output, cwd=ROOT,
-                stderr=output and subprocess.STDOUT, start_new_session=True,
+                [*command, *([] if log else ["--log-level=WARN"])], env=env, cwd=ROOT,
+                stdin=subprocess.DEVNULL, stdout=output, stderr=output and subprocess.STDOUT,
+                start_new_session=True, preexec_fn=lambda: LINUX(1, signal.SIGTERM),
             )  # fmt: skip
         server, deadline = LabServer(process, 0, token), time.monotonic() + 60
         try:
@@ -135,18 +134,14 @@ def running_lab(
                 time.sleep(0.25)
             yield server
         finally:
-            with suppress(OSError):
-                server.shutdown_kernels()
-            process.stdin.close()  # the guard stops the server
+            process.terminate()  # the server ends its kernels first
             process.wait(timeout=30)
 
 
 def serve(edit: bool) -> None:
     """Run ``make lab``'s JupyterLab until Ctrl-C, or until make ends; print its address."""
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        if signal.getsignal(signum) is not signal.SIG_IGN:  # nohup's HUP stays ignored
-            signal.signal(signum, signal.default_int_handler)
-    make, hook = os.getppid(), None if edit else "keep_the_study"
+    on_stop(signal.default_int_handler)  # make's death too, even by SIGKILL
+    hook = None if edit else "keep_the_study"
     with running_lab(ROOT, people=True, save_hook=hook, port=8888) as server:
         print(f"\nJupyterLab is running at\n\n    {server.url('notebooks')}\n")
         if not edit:
@@ -154,9 +149,8 @@ def serve(edit: bool) -> None:
         scratch = SCRATCH_FIGURE_DIR.relative_to(ROOT)
         print(f"Notebooks run here write their figures to {scratch}/; only `make figures` writes "
               "readme_images/.\nPress Ctrl-C to stop it.", flush=True)  # fmt: skip
-        try:  # polled: a SIGKILLed make leaves this process a new parent
-            while server.process.poll() is None and os.getppid() == make:
-                time.sleep(0.5)
+        try:
+            server.process.wait()
         except KeyboardInterrupt:
             print("\nstopping JupyterLab …")
 

@@ -38,20 +38,14 @@ def say(message: str) -> None:
 
 
 def end_descendants(seconds: float = 5) -> None:
-    """SIGTERM every descendant, SIGKILL those left after ``seconds``, sweep their /dev/shm."""
+    """SIGTERM every descendant, then SIGKILL those left after ``seconds``."""
     # SIGTERM first: joblib's resource tracker ignores it, and cleans /dev/shm once the rest ended
     family = psutil.Process().children(recursive=True)
-    pids = {process.pid for process in family}
     for signum in (signal.SIGTERM, signal.SIGKILL):
         for process in family:
             with suppress(psutil.Error):
                 process.send_signal(signum)
         family = psutil.wait_procs(family, timeout=seconds)[1]
-    # Hand-written: loky and joblib name their files after the process that made them, and remove
-    # them only while their resource tracker lives.
-    for pid, shm in ((pid, Path("/dev/shm")) for pid in pids):
-        for left in (*shm.glob(f"sem.loky-{pid}-*"), *shm.glob(f"joblib_memmapping_*_{pid}_*")):
-            shutil.rmtree(left, ignore_errors=True) if left.is_dir() else left.unlink(True)
 
 
 def on_stop(handler: object) -> None:
@@ -113,18 +107,15 @@ def run(build: Path, into: list[Path], command: list[str]) -> int:
         status = make.wait()
         end_descendants()
         ran = sorted(name for name, at in placed().items() if before.get(name) != at)
-        names = ", ".join(ran)
+        names, why = ", ".join(ran), f"the make that started it (PID {parent}) has ended"
         if got:
             done = f"{names} had finished and are in place" if ran else "none had finished"
-            why = signal.Signals(got[0]).name
-            if os.getppid() != parent:
-                why = f"the make that started it (PID {parent}) has ended"
+            why = signal.Signals(got[0]).name if os.getppid() == parent else why
             say(f"interrupted ({why}): {done}; no notebook was half-placed.")
             return 128 + got[0]
-        if status == 0 and not ran:
-            say(NOTHING)
-        elif status == 0:
-            say(f"ran {len(ran)} notebook(s) in {time.monotonic() - started:.0f} s: {names}")
+        if status == 0:
+            took = f"ran {len(ran)} notebook(s) in {time.monotonic() - started:.0f} s: {names}"
+            say(took if ran else NOTHING)
         return status
 
 

@@ -28,9 +28,7 @@ EXPLORER = README_FIGURE_DIR / "threshold_explorer.png"
 # of three antialiasings (2 of 5 openings alike without these flags, 13 of 13 with them).
 LAB_FLAGS = ["--num-raster-threads=1", "--disable-partial-raster", "--disable-checker-imaging"]
 LAB_FLAGS += ["--disable-threaded-animation", "--disable-threaded-scrolling"]
-# Long code lines wrap in the narrow picture, whose text keeps the browser's size at README width.
-LAB_SETTINGS = {"@jupyterlab/notebook-extension:tracker": {"codeCellConfig": {"lineWrap": True}}}
-LAB_VIEW = {"viewport": {"width": 800, "height": 640}, "flags": LAB_FLAGS, "settings": LAB_SETTINGS}
+LAB_VIEW = {"viewport": {"width": 800, "height": 640}, "flags": LAB_FLAGS}
 
 
 @contextmanager
@@ -38,7 +36,7 @@ def lab_showing(notebook: str, **lab: object) -> Iterator[Page]:
     """A page on a JupyterLab of a copy of the notebooks, ``notebook`` open."""
     with (
         tempfile.TemporaryDirectory(prefix="mnist-screenshot-") as root,
-        running_lab(Path(root), settings=lab.pop("settings", None)) as server,
+        running_lab(Path(root)) as server,
         driver.chromium_page(**lab) as page,
     ):
         (Path(root) / "notebooks").mkdir()
