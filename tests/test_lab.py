@@ -1,5 +1,5 @@
-"""``make lab`` as a user starts it: loopback only, its own token whatever the user's Jupyter
-configuration says, the study's notebooks never saved over, no server left behind."""
+"""``make lab`` as a user starts it: loopback only, its own token whatever the user's configuration
+says, the study's notebooks never saved over, no server left behind."""
 
 from __future__ import annotations
 

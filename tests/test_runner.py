@@ -22,9 +22,7 @@ from tools.paths import KERNEL_ENVIRONMENT, NOTEBOOK_DIR, README_FIGURE_DIR, ROO
 DATA_DIR = os.environ.get("MNIST_STUDY_DATA_DIR")  # the person's own, before the tests' isolation
 NOTHING = "nothing to run: no notebook's code, the library, the lock file or the data changed\n"
 FIGURE = "from pathlib import Path\nPath(figure_dir, '{0}.png').write_bytes(b'png {0}')"
-WAIT = (
-    "import time\nfrom pathlib import Path\nwhile not Path(r'{0}').exists():\n    time.sleep(0.05)"
-)
+WAIT = "import pathlib, time\nwhile not pathlib.Path(r'{0}').exists():\n    time.sleep(0.05)"
 CHILD = (
     "import subprocess, sys\nfrom pathlib import Path\nchild = subprocess.Popen([sys.executable, "
 )
@@ -172,7 +170,7 @@ def test_failures_are_named_and_what_succeeded_beside_them_is_placed(project: Pa
     """A failing cell, an unreadable file, a dying kernel: four notebooks at once (JOBS=4)."""
     marker, notebooks = project / "child.pid", project / "notebooks"
     write(notebooks / "01_first.ipynb", CHILD.format(marker), WAIT.format("second.done"), "1 / 0")
-    write(notebooks / "02_second.ipynb", WAIT.format(marker), "Path('second.done').touch()")
+    write(notebooks / "02_second.ipynb", WAIT.format(marker), "pathlib.Path('second.done').touch()")
     (notebooks / "03_unreadable.ipynb").write_text("{ not a notebook")
     write(notebooks / "04_kernel_dies.ipynb", "import os\nos._exit(1)")
     status, err = ended(make(project, "smoke", "JOBS=4"))
@@ -196,12 +194,8 @@ def running_pair(project: Path, **popen: object) -> tuple[subprocess.Popen[str],
     for marker in markers:
         waiting = f"{CHILD.format(marker)}\n{WAIT.format(project / 'release')}"
         workers = [WORKERS % (project / "kernel")] if marker == markers[0] else []
-        write(
-            project / "notebooks" / f"{marker.stem}.ipynb",
-            FIGURE.format(marker.stem),
-            *workers,
-            waiting,
-        )
+        notebook = project / "notebooks" / f"{marker.stem}.ipynb"
+        write(notebook, FIGURE.format(marker.stem), *workers, waiting)
     process = make(project, "smoke", start_new_session=True, **popen)
     wait_for([*markers, project / "kernel"], process)
     time.sleep(0.5)  # the child in its own session has started
@@ -217,11 +211,8 @@ def test_one_run_at_a_time_no_clean_and_no_install_during_it(project: Path) -> N
     (project / "cache" / "joblib").mkdir(parents=True)
     first, _, _ = running_pair(project)
     before = snapshot(project / "build", project / "cache")
-    for attempt in (
-        ["smoke"],
-        ["clean"],
-        ["-W", "src/mnist_study/__init__.py", ".venv/.installed"],
-    ):
+    install = ["-W", "src/mnist_study/__init__.py", ".venv/.installed"]
+    for attempt in (["smoke"], ["clean"], install):
         status, err = ended(make(project, *attempt))
         assert status != 0 and "run.lock is held" in err, attempt
     assert snapshot(project / "build", project / "cache") == before
@@ -284,13 +275,8 @@ def test_an_environment_whose_creation_was_interrupted_is_created_again(tmp_path
     """A .venv without pip (Ctrl-C inside ensurepip): the next make creates it again."""
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
-    command = [
-        "make",
-        f"VENV={venv}",
-        f"PYTHON={sys.executable}",
-        "PIP=true",
-        f"{venv}/.installed-deps",
-    ]
+    command = ["make", f"VENV={venv}", f"PYTHON={sys.executable}", "PIP=true"]
+    command.append(f"{venv}/.installed-deps")
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert subprocess.run([venv / "bin" / "python", "-m", "pip", "--version"]).returncode == 0

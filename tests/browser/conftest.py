@@ -19,10 +19,7 @@ from tools.paths import FIXTURE_FILE, NOTEBOOK_DIR
 
 @pytest.fixture(scope="session")
 def lab_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of ``notebooks/`` set to read the fixture, with an empty ``readme_images/`` beside it.
-
-    papermill adds to each copy the cell a run on the fixture starts with (after its parameters).
-    """
+    """A copy of ``notebooks/`` set to read the fixture (papermill's cell after the parameters)."""
     tree = tmp_path_factory.mktemp("lab")
     (tree / "notebooks").mkdir()
     for path in sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb")):
@@ -38,10 +35,8 @@ def lab_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def lab_server(lab_tree: Path) -> Iterator[LabServer]:
     """JupyterLab on the scratch tree; its kernels cache their results into the tree."""
-    env = {
-        settings.CACHE_DIR_ENV: str(lab_tree / "cache"),
-        settings.DATA_DIR_ENV: str(lab_tree / "data"),
-    }
+    env = {settings.CACHE_DIR_ENV: str(lab_tree / "cache")}
+    env[settings.DATA_DIR_ENV] = str(lab_tree / "data")
     with running_lab(lab_tree, env=env, log=lab_tree / "jupyterlab.log") as server:
         yield server
 

@@ -1,8 +1,6 @@
 """JupyterLab driven in Debian's headless Chromium through playwright, as a person uses it: open a
-notebook, choose from the menus, run it all, draw with the mouse, read the widgets.
-
-The browser tests use it, and so does ``make screenshot`` (``tools/screenshot.py``).
-"""
+notebook, choose from the menus, run it all, draw with the mouse, read the widgets. The browser
+tests use it, and so does ``make screenshot`` (``tools/screenshot.py``)."""
 
 from __future__ import annotations
 
@@ -17,12 +15,8 @@ from playwright.sync_api import Page, sync_playwright
 from tools.lab import LabServer
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
-CHROMIUM_FLAGS += [
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM_FLAGS = "--headless --no-sandbox --disable-gpu --disable-quic --no-first-run"
+CHROMIUM_FLAGS += " --disable-sync --disable-background-networking --disable-component-update"
 VIEWPORT = {"width": 1400, "height": 900}
 
 # The code cells' prompts and the kernel status of the notebook on show, read in the page.
@@ -65,7 +59,7 @@ def chromium_page(viewport: dict[str, int] = VIEWPORT, flags: Sequence[str] = ()
         raise RuntimeError(f"{CHROMIUM} is missing: install Debian's chromium package")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=[*CHROMIUM_FLAGS, *flags]
+            executable_path=str(CHROMIUM), args=[*CHROMIUM_FLAGS.split(), *flags]
         )
         try:
             yield browser.new_page(viewport=viewport)
@@ -88,8 +82,7 @@ def click_menu(page: Page, menu: str, command: str) -> None:
 
 def wait_for_run(page: Page, timeout_s: float) -> None:
     """Wait until a Run All has finished: no cell queued or running, the kernel idle, twice."""
-    deadline = time.monotonic() + timeout_s
-    settled = 0
+    deadline, settled = time.monotonic() + timeout_s, 0
     while settled < 2:
         if time.monotonic() > deadline:
             raise TimeoutError(f"the notebook was still running after {timeout_s:.0f} s")

@@ -1,8 +1,5 @@
-"""Stage 8's drawing widget in JupyterLab, driven with the mouse in headless Chromium.
-
-The notebook runs on the fixture (the scratch tree's copy), so the models are those trained on
-its 2,000 images; ``tests/test_drawing.py`` checks offline that they read the same strokes so.
-"""
+"""Stage 8's drawing widget in JupyterLab, driven with the mouse, on the fixture's models (which
+``tests/test_drawing.py`` checks offline read the same strokes so)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
-"""The notebooks as a person runs them: JupyterLab in headless Chromium, Run All, on the fixture.
-
-Run by ``make browser-test``. The notebooks are copied into a temporary tree (``notebooks/`` with
-``readme_images/`` beside it), so Run All never writes over a committed figure. ``make lab``'s own
-server is tested on a copy of notebook 01: it must not write over it.
-"""
+"""The notebooks as a person runs them (``make browser-test``): Run All in JupyterLab in headless
+Chromium, on a copy of the notebooks and the fixture; ``make lab``'s server on a copy of 01."""
 
 from __future__ import annotations
 
@@ -58,9 +54,7 @@ def test_a_raising_cell_fails_the_run(lab_tree: Path, run_all: Callable[[str], N
         nbformat.v4.new_code_cell("print('unreachable')"),
     ]
     nbformat.write(notebook, raises)
-
     run_all("scratch/raises.ipynb")
-
     assert notebook_problems(raises) == [
         "code cell 2: ZeroDivisionError: division by zero",
         "code cell 3: not executed",
@@ -83,7 +77,6 @@ def test_make_lab_never_writes_over_a_committed_notebook(
     (docmanager / "plugin.jupyterlab-settings").write_text('{"autosaveInterval": 2}')
     monkeypatch.setenv("JUPYTERLAB_SETTINGS_DIR", str(tmp_path / "settings"))
     monkeypatch.setenv("JUPYTERLAB_WORKSPACES_DIR", str(tmp_path / "workspaces"))
-
     reader = page.context.browser.new_page()  # closed without asking about the unsaved notebook
     lab = running_lab(tmp_path, log=tmp_path / "log", people=True, save_hook="keep_the_study")
     with lab as server:
@@ -94,7 +87,6 @@ def test_make_lab_never_writes_over_a_committed_notebook(
         reader.wait_for_timeout(6_000)  # three autosave intervals
         assert notebook.read_bytes() == committed.read_bytes()
         assert reader.locator(".lm-TabBar-tab.jp-mod-current.jp-mod-dirty").count() == 1, "saved"
-
         click_menu(reader, "File", "docmanager:save")
         refusal = reader.locator(".jp-Dialog", has_text="Save Notebook As")
         refusal.wait_for()

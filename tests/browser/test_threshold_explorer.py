@@ -1,11 +1,5 @@
-"""Stage 2's threshold explorer in JupyterLab: its slider moved with the mouse in headless
-Chromium, and every number it then shows checked against scikit-learn at that threshold.
-
-The notebook runs on the fixture (the scratch tree's copy); this test computes the same
-cross-validated scores from the fixture with scikit-learn alone, and scores the answers
-``y_scores >= threshold`` with ``precision_score``, ``recall_score``, ``f1_score`` and
-``confusion_matrix`` at the threshold the page says the kernel used.
-"""
+"""Stage 2's threshold explorer in JupyterLab (on the fixture), its slider moved with the mouse:
+every number it shows is scikit-learn's at the threshold the page says the kernel used."""
 
 from __future__ import annotations
 
@@ -28,12 +22,8 @@ from mnist_study.data import load_mnist
 from tests.browser.driver import explorer_shown, wait_for_threshold
 from tools.paths import FIXTURE_FILE
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.filterwarnings(
-        "ignore::sklearn.exceptions.ConvergenceWarning"
-    ),  # the fixture's SGD
-]
+FIXTURE_SGD = "ignore::sklearn.exceptions.ConvergenceWarning"  # 2,000 images: it stops early
+pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings(FIXTURE_SGD)]
 
 NOTEBOOK = "notebooks/02_precision_recall_tradeoff.ipynb"
 
