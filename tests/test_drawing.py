@@ -1,7 +1,5 @@
 """Stage 8: MNIST's preparation of a drawing, the answers of the drawing widget, bad input."""
 
-from __future__ import annotations
-
 import base64
 import io
 from collections.abc import Iterator

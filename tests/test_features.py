@@ -1,7 +1,5 @@
 """Stages 6 and 7's library against scikit-learn and scipy."""
 
-from __future__ import annotations
-
 from unittest import mock
 
 import numpy as np

@@ -1,7 +1,5 @@
 """The committed, executed notebooks: clean, numbered, the source of every number a page states."""
 
-from __future__ import annotations
-
 import base64
 import re
 from pathlib import Path

@@ -1,7 +1,5 @@
 """The library's figures draw what they say, and README figures stay readable at GitHub's width."""
 
-from __future__ import annotations
-
 import matplotlib
 
 matplotlib.use("Agg")

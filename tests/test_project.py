@@ -1,7 +1,5 @@
 """The project's set-up: pins, one Python range, licence, citation, CI, Binder, its folders."""
 
-from __future__ import annotations
-
 import json
 import os
 import re

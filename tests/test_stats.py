@@ -1,7 +1,5 @@
 """Confidence intervals and paired comparisons, on small cases whose answers are known."""
 
-from __future__ import annotations
-
 import numpy as np
 import pytest
 from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score

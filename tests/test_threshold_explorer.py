@@ -1,7 +1,5 @@
 """The threshold explorer's numbers against scikit-learn's, and its still picture."""
 
-from __future__ import annotations
-
 import base64
 import io
 
