@@ -1,7 +1,5 @@
 """What a reader reads: the notebooks, the README and the pages beside it, and what they print."""
 
-from __future__ import annotations
-
 import re
 from pathlib import Path
 

@@ -1,11 +1,8 @@
 """Stage 8: MNIST's preparation of a drawing, the answers of the drawing widget, bad input."""
 
-from __future__ import annotations
-
 import base64
 import io
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,43 +10,32 @@ from IPython.core.formatters import DisplayFormatter
 from PIL import Image
 from scipy import ndimage
 
-from mnist_study import digit_pad, drawing
-from mnist_study.data import load_mnist
+from mnist_study import digit_pad, drawing, features
 
-SIZE = drawing.CANVAS_SIZE
 BORDER = [[(0, 0), (279, 0)]]
 
 
 @pytest.fixture(scope="module")
-def mnist(fixture_file: Path) -> tuple[np.ndarray, ...]:
-    """The fixture's 2,000 training and 500 test images, with their labels."""
-    return load_mnist(fixture=fixture_file)
-
-
-@pytest.fixture(scope="module")
-def readers(mnist, tmp_path_factory: pytest.TempPathFactory) -> Iterator[digit_pad.Readers]:
+def readers(fixture_arrays, tmp_path_factory) -> Iterator[digit_pad.Readers]:
     """The widget's two models trained on the fixture, cached in a folder of their own."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MNIST_STUDY_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        yield digit_pad.fit_readers(mnist[0], mnist[2])
+        labels = fixture_arrays["y_train"].astype(str)  # as load_mnist gives them
+        yield digit_pad.fit_readers(fixture_arrays["X_train"], labels)
 
 
-def test_a_digit_drawn_large_anywhere_is_nearer_the_original_than_a_one_pixel_shift(
-    mnist, readers
-) -> None:
+def test_a_digit_drawn_large_anywhere_and_prepared_is_read_as_the_original(fixture_arrays, readers):
     """Drawn large and prepared: nearer the original than a one-pixel shift; shrunk is not."""
-    X_test = mnist[1]
-    canvases = drawing.draw_anywhere(X_test, np.random.default_rng(0), 120, SIZE)
-    prepared = np.array([drawing.prepare(canvas) for canvas in canvases])
-    shrunk = np.array([drawing.shrink_canvas(canvas) for canvas in canvases])
-    images = X_test.reshape(-1, 28, 28)
-    moved = [np.roll(images, s, axis=a).reshape(X_test.shape) for s in (1, -1) for a in (1, 2)]
-    far = [np.abs(x.astype(float) - X_test).mean() for x in (prepared, shrunk, *moved)]
+    X_test = fixture_arrays["X_test"]
+    redrawn = drawing.redraw(X_test, "anywhere, 100 to 200 px", seed=0)
+    moved = [features.shift_images(X_test, dx, dy) for dx, dy in features.ONE_PIXEL_SHIFTS]
+    ways = [redrawn["prepared"], redrawn["canvas shrunk"], *moved]
+    canvases = drawing.draw_anywhere(X_test, np.random.default_rng(0))  # as redraw draws them
+    np.testing.assert_array_equal(ways[0], [drawing.prepare(canvas) for canvas in canvases])
+    far = [np.abs(x.astype(float) - X_test).mean() for x in ways]
     assert far[0] < np.mean(far[2:]) < far[1]
     for model in (readers.detector, readers.classifier):
-        agree = [
-            (model.predict(x) == model.predict(X_test)).mean() for x in (prepared, shrunk, *moved)
-        ]
+        agree = [(model.predict(x) == model.predict(X_test)).mean() for x in ways]
         assert agree[0] >= np.mean(agree[2:]) > agree[1]
 
 
@@ -66,12 +52,6 @@ def test_a_prepared_drawing_is_shaped_as_mnist_digits_are(strokes) -> None:
     assert np.allclose(ndimage.center_of_mass(digit.astype(float)), 14, atol=0.5)
 
 
-@pytest.mark.parametrize("image", [np.zeros((280, 280)), np.zeros(784)], ids=["blank", "flat"])
-def test_prepare_refuses_what_is_not_a_drawing(image) -> None:
-    with pytest.raises(ValueError, match=r"blank|2-D"):
-        drawing.prepare(image)
-
-
 @pytest.mark.parametrize(
     ("strokes", "message"),
     [
@@ -79,10 +59,9 @@ def test_prepare_refuses_what_is_not_a_drawing(image) -> None:
         ([[(100, 100)]], "a dot, not a digit"),
         ([[(100, 100), (103, 102)], [(104, 99)]], "a dot, not a digit"),
         ([[(1, 2, 3)]], "could not be read"),
-        ([["x", "y"]], "could not be read"),
         ([None], "could not be read"),
     ],
-    ids=["empty", "one dot", "a scribble", "three numbers", "not numbers", "no points"],
+    ids=["empty", "one dot", "a scribble", "three numbers", "no points"],
 )
 def test_bad_drawings_get_a_sentence_and_no_reading(readers, strokes, message) -> None:
     shown = digit_pad.answer(readers, strokes)
@@ -107,8 +86,7 @@ def test_the_widget_reads_the_five_and_one_and_shows_a_still_of_itself(readers) 
     assert blank == pad.still() and "application/vnd.jupyter.widget-view+json" in data
     assert data["text/plain"] == f"DigitPad(strokes=0, detector=''). {digit_pad.HOW_TO_DRAW}"
     with Image.open(io.BytesIO(blank)) as image:
-        assert image.format == "PNG" and image.width > 2 * image.height
-        assert "Software" not in image.info
+        assert image.format == "PNG" and "Software" not in image.info
     pad.strokes = [list(map(list, stroke)) for stroke in drawing.FIVE]
     assert repr(pad) == "DigitPad(strokes=2, detector='5')" and len(pad.prepared) == 784
     five = pad.still()
@@ -119,28 +97,26 @@ def test_the_widget_reads_the_five_and_one_and_shows_a_still_of_itself(readers) 
     assert (pad.detector, pad.probabilities, pad.prepared, pad.still()) == ("", [], [], blank)
 
 
-def test_redraw_places_each_digit_as_said_and_brings_it_back_both_ways(mnist) -> None:
+def test_redraw_places_each_digit_as_said_and_brings_it_back_both_ways(fixture_arrays) -> None:
     """Each placement as said, seeded only when random; enlarged by whole pixels, back within 1."""
     rng = np.random.default_rng(1)
-    for digit in mnist[1]:
+    for digit in fixture_arrays["X_test"]:
         side = 28 * int(rng.integers(4, 11))
-        top, left = rng.integers(0, SIZE - side + 1, size=2)
+        top, left = rng.integers(0, drawing.CANVAS_SIZE - side + 1, size=2)
         canvas = drawing.place_on_canvas(digit, top, left, side, smooth=False)
         assert np.abs(drawing.prepare(canvas).astype(int) - digit).max() <= 1
-    digits = mnist[1][:30]
+    digits = fixture_arrays["X_test"][:30]
     for placement, where in drawing.PLACEMENTS.items():
         redrawn = drawing.redraw(digits, placement, seed=0)
         shapes = {way: (back.shape, back.dtype) for way, back in redrawn.items()}
         assert shapes == dict.fromkeys(["canvas shrunk", "prepared"], (digits.shape, np.uint8))
         again = drawing.redraw(digits, placement, seed=1)
         assert all(np.array_equal(again[way], redrawn[way]) for way in redrawn) == bool(where)
-    anywhere = drawing.redraw(digits, "anywhere, 100 to 200 px", seed=3)["prepared"]
-    canvases = drawing.draw_anywhere(digits, np.random.default_rng(3))
-    np.testing.assert_array_equal(anywhere, [drawing.prepare(c) for c in canvases])
     sharp = drawing.redraw(digits, "filling the canvas", seed=0, smooth=False)
     smooth = drawing.redraw(digits, "filling the canvas", seed=0)
     np.testing.assert_array_equal(sharp["canvas shrunk"], digits)
     assert np.abs(smooth["canvas shrunk"].astype(int) - digits).mean() < 10
     assert (smooth["prepared"] > 0).sum() > (sharp["prepared"] > 0).sum(), "the blur spreads ink"
-    with pytest.raises(KeyError):
-        drawing.redraw(digits, "upside down", seed=0)
+    for image, message in (np.zeros((280, 280)), "blank"), (digits[0], "2-D"):
+        with pytest.raises(ValueError, match=message):
+            drawing.prepare(image)

@@ -1,7 +1,5 @@
 """Every relative link of the Markdown pages and the notebooks reaches its file and its heading."""
 
-from __future__ import annotations
-
 import functools
 import os
 import re

@@ -1,9 +1,6 @@
 """The committed, executed notebooks: clean, numbered, the source of every number a page states."""
 
-from __future__ import annotations
-
 import base64
-import json
 import re
 from pathlib import Path
 
@@ -44,10 +41,9 @@ def test_notebook_is_executed_in_order_and_renders_cleanly(path: Path) -> None:
     assert [cell.execution_count for cell in code] == list(range(1, len(code) + 1))
     outputs = [output for cell in code for output in cell.outputs]
     assert [o for o in outputs if o.output_type == "error" or o.get("name") == "stderr"] == []
-    assert not any("sk-estimator" in o.get("data", {}).get("text/html", "") for o in outputs)
-    pngs = [
-        base64.b64decode(o.data["image/png"]) for o in outputs if "image/png" in o.get("data", {})
-    ]
+    data = [output.get("data", {}) for output in outputs]
+    assert not any("sk-estimator" in d.get("text/html", "") for d in data)
+    pngs = [base64.b64decode(d["image/png"]) for d in data if "image/png" in d]
     assert pngs and not [png for png in pngs if b"Software" in png or b"Matplotlib" in png]
     for leak in ("/work/", "/home/", "/tmp/", "0x7f", "papermill"):
         assert leak not in raw, f"{leak!r}: paths, addresses or run metadata"
@@ -102,10 +98,8 @@ def test_readme_states_what_the_first_run_needs_as_the_bench_measured() -> None:
     """The paragraph beside the two commands quotes the cold section of the bench record."""
     record, readme = BENCH_RECORD.read_text(), README.read_text()
     needs = prose(readme[readme.index("What the first run needs") : readme.index("## The study")])
-    wall, cpu = (
-        float(value.replace(",", ""))
-        for value in re.search(r"the main job: ([\d,]+) s wall, ([\d,]+) s of CPU", record).groups()
-    )
+    times = re.search(r"the main job: ([\d,]+) s wall, ([\d,]+) s of CPU", record).groups()
+    wall, cpu = (float(value.replace(",", "")) for value in times)
     assert f"about {wall / 60:.0f} minutes" in needs
     assert f"{cpu / 60:.0f} minutes of processor time" in needs
     for measure in ("the main job's peak", "largest notebook peak"):
@@ -117,7 +111,7 @@ def test_readme_states_what_the_first_run_needs_as_the_bench_measured() -> None:
 def test_readme_shows_every_exported_figure() -> None:
     """Each picture of readme_images/ is in the README and, but the screenshots, a notebook's."""
     readme = README.read_text()
-    sources = "\n".join(json.dumps(nbformat.read(p, as_version=4).cells) for p in NOTEBOOKS)
+    sources = "\n".join(path.read_text() for path in NOTEBOOKS)
     screenshots = {picture.name for picture in (SCREENSHOT, DRAWING, EXPLORER)}
     for figure in (ROOT / "readme_images").glob("*.png"):
         assert f"readme_images/{figure.name}" in readme, figure.name

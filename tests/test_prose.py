@@ -1,7 +1,5 @@
 """Short sentences and a short README: the measure CONTRIBUTING.md states, held for every page."""
 
-from __future__ import annotations
-
 import re
 from pathlib import Path
 
