@@ -12,8 +12,6 @@ them, on their 8-bit pixels. The section ends with the ratios of the main job, c
 the baseline, from the sections of ``make bench-cold`` and ``make bench-warm`` in RESULTS.md.
 """
 
-from __future__ import annotations
-
 import re
 
 import numpy as np

@@ -9,8 +9,6 @@ notebook, its peak, the cell, and the CPU time of its processes; then the job's 
 its peak and what ran at that moment, and the disk used after it (the README quotes them).
 """
 
-from __future__ import annotations
-
 import contextlib
 import re
 import subprocess

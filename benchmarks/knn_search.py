@@ -5,8 +5,6 @@ The book's plain ``GridSearchCV`` (every candidate of a fold finds its neighbour
 without the disk cache (cold); then whether their mean fold scores are the same.
 """
 
-from __future__ import annotations
-
 import joblib
 import numpy as np
 from sklearn.model_selection import GridSearchCV

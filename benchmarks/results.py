@@ -8,8 +8,6 @@ to other work, and the section's header says so. ``record`` replaces the part's 
 ``benchmarks/RESULTS.md`` and keeps the others, in the order of ``SECTIONS``.
 """
 
-from __future__ import annotations
-
 import contextlib
 import os
 import platform

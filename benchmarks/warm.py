@@ -10,8 +10,6 @@ Run it after a run that filled the cache (``make figures``, or ``make bench-cold
 BENCH_CACHE=folder`` and then ``make bench-warm BENCH_CACHE=folder``).
 """
 
-from __future__ import annotations
-
 import json
 import subprocess
 import sys

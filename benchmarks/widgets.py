@@ -13,8 +13,6 @@
 - ``load_mnist()`` reading and verifying the dataset cache, in a new process each time.
 """
 
-from __future__ import annotations
-
 import os
 import statistics
 import subprocess

@@ -1,7 +1,5 @@
 """Shared test fixtures: the committed MNIST fixture, isolated caches, loopback URLs."""
 
-from __future__ import annotations
-
 import socket
 from collections.abc import Iterator
 from pathlib import Path

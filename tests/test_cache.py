@@ -1,7 +1,5 @@
 """The disk cache: scikit-learn's results as it gives them, computed once, never stale."""
 
-from __future__ import annotations
-
 import os
 import subprocess
 import sys

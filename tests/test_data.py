@@ -1,7 +1,5 @@
 """The loader: sources in turn, digests, the cache and its faults, time limits, messages."""
 
-from __future__ import annotations
-
 import io
 import os
 import subprocess

@@ -1,8 +1,6 @@
 """``make lab`` as a user starts it: loopback only, its own token whatever the user's configuration
 says, the study's notebooks never saved over, no server left behind."""
 
-from __future__ import annotations
-
 import os
 import re
 import select

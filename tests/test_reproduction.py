@@ -1,7 +1,5 @@
 """The book's numbers, reproduced to the last digit on the full MNIST data (make test-full)."""
 
-from __future__ import annotations
-
 import numpy as np
 import pytest
 from sklearn.dummy import DummyClassifier

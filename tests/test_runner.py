@@ -1,7 +1,5 @@
 """The runner, through make as a person runs it, on a miniature project in smoke mode."""
 
-from __future__ import annotations
-
 import hashlib
 import json
 import os

@@ -1,7 +1,5 @@
 """Each source on its own and each file format's reader, all offline."""
 
-from __future__ import annotations
-
 import contextlib
 import gzip
 import hashlib

@@ -4,8 +4,6 @@
 notebook. A line every SECONDS says a long cell still runs; with CACHE, it runs on the fixture.
 """
 
-from __future__ import annotations
-
 import os
 import shutil
 import signal

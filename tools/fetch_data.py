@@ -2,8 +2,6 @@
 ``--write-fixture [PATH]``, rebuild the test fixture from it. No source answering, or a stop signal,
 ends it with one message and no partial file (exit status 1, or 128 + the signal's number)."""
 
-from __future__ import annotations
-
 import logging
 import signal
 import sys

@@ -1,8 +1,6 @@
 """JupyterLab for the study: ``python -m tools.lab [--edit]`` is ``make lab [EDIT=1]``; the
 screenshot and the browser tests start theirs with ``running_lab``."""
 
-from __future__ import annotations
-
 import json
 import os
 import re

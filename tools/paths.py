@@ -1,8 +1,6 @@
 """What the tools share: the checkout's folders they read and write (the library knows only data
 and cache), and the environment they start notebook kernels with."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,8 +4,6 @@
 ``key NOTEBOOK KEYFILE MODE``, ``free BUILD`` (no run holds the lock), ``clean BUILD``.
 """
 
-from __future__ import annotations
-
 import ctypes
 import hashlib
 import json

@@ -4,8 +4,6 @@ in headless Chromium through the browser tests' driver (``tests/browser/driver.p
     python -m tools.screenshot [lab] [drawing] [threshold]    # make screenshot: all three
 """
 
-from __future__ import annotations
-
 import platform
 import sys
 import tempfile

@@ -1,8 +1,6 @@
 """The browser tests' fixtures: JupyterLab on a scratch copy of the notebooks, a headless Chromium
 page, and a ``run_all`` that runs a notebook from the menus as a person does."""
 
-from __future__ import annotations
-
 from collections.abc import Callable, Iterator
 from pathlib import Path
 

@@ -2,8 +2,6 @@
 notebook, choose from the menus, run it all, draw with the mouse, read the widgets. The browser
 tests use it, and so does ``make screenshot`` (``tools/screenshot.py``)."""
 
-from __future__ import annotations
-
 import re
 import time
 from collections.abc import Iterator, Sequence

@@ -1,8 +1,6 @@
 """Stage 8's drawing widget in JupyterLab, driven with the mouse, on the fixture's models (which
 ``tests/test_drawing.py`` checks offline read the same strokes so)."""
 
-from __future__ import annotations
-
 from collections.abc import Callable
 
 import pytest

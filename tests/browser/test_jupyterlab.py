@@ -1,8 +1,6 @@
 """The notebooks as a person runs them (``make browser-test``): Run All in JupyterLab in headless
 Chromium, on a copy of the notebooks and the fixture; ``make lab``'s server on a copy of 01."""
 
-from __future__ import annotations
-
 import json
 import shutil
 import sys

@@ -1,8 +1,6 @@
 """Stage 2's threshold explorer in JupyterLab (on the fixture), its slider moved with the mouse:
 every number it shows is scikit-learn's at the threshold the page says the kernel used."""
 
-from __future__ import annotations
-
 from collections.abc import Callable
 
 import numpy as np
