@@ -64,11 +64,6 @@ class LabServer:
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read() or "null")
 
-    def shutdown_kernels(self) -> None:
-        """Close every notebook session, which shuts down its kernel."""
-        for session in self.api("GET", "sessions"):
-            self.api("DELETE", f"sessions/{session['id']}")
-
 
 def keep_the_study(path: str, **_: object) -> None:
     """Pre-save hook of ``make lab``: the study's notebooks are never saved over, others are."""

@@ -41,9 +41,10 @@ def lab_server(lab_tree: Path) -> Iterator[LabServer]:
 
 @pytest.fixture
 def lab(lab_server: LabServer) -> Iterator[LabServer]:
-    """The session's server, with the kernels a test started shut down after it."""
+    """The session's server; the sessions a test opened are closed after it, kernels too."""
     yield lab_server
-    lab_server.shutdown_kernels()
+    for session in lab_server.api("GET", "sessions"):
+        lab_server.api("DELETE", f"sessions/{session['id']}")
 
 
 @pytest.fixture(scope="session")
