@@ -36,14 +36,20 @@ def say(message: str) -> None:
 
 
 def end_descendants(seconds: float = 5) -> None:
-    """SIGTERM every descendant, then SIGKILL those left after ``seconds``."""
+    """SIGTERM every descendant, SIGKILL those left after ``seconds``, sweep their /dev/shm."""
     # SIGTERM first: joblib's resource tracker ignores it, and cleans /dev/shm once the rest ended
     family = psutil.Process().children(recursive=True)
+    pids = {process.pid for process in family}
     for signum in (signal.SIGTERM, signal.SIGKILL):
         for process in family:
             with suppress(psutil.Error):
                 process.send_signal(signum)
         family = psutil.wait_procs(family, timeout=seconds)[1]
+    # Hand-written: loky and joblib name their files after the process that made them, and remove
+    # them only while their resource tracker lives (on a busy machine, not always in time).
+    for pid, shm in ((pid, Path("/dev/shm")) for pid in pids):
+        for left in (*shm.glob(f"sem.loky-{pid}-*"), *shm.glob(f"joblib_memmapping_*_{pid}_*")):
+            shutil.rmtree(left, ignore_errors=True) if left.is_dir() else left.unlink(True)
 
 
 def on_stop(handler: object) -> None:
