@@ -97,3 +97,14 @@ def test_processes_compute_one_call_once_even_if_its_file_moves(tmp_path, monkey
     module.write_text("# a new first line\n\n" + module.read_text())
     assert compute(12) == 144
     assert calls.read_text() == "computed\n", "read back, never computed again"
+
+
+def test_a_key_folder_another_process_makes_at_once_is_used(tmp_path, monkeypatch) -> None:
+    """Two notebooks start together: the other makes the folder between the check and mkdir."""
+
+    class Racing(type(tmp_path)):
+        def is_dir(self) -> bool:
+            return super().is_dir() or bool(self.mkdir(parents=True, exist_ok=True))
+
+    monkeypatch.setattr(settings, "cache_dir", lambda: Racing(tmp_path))
+    assert cache.memory().location is not None, "results kept, no warning that they are not"

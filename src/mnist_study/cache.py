@@ -96,7 +96,7 @@ def memory() -> joblib.Memory:
     location = settings.cache_dir() / "joblib" / cache_key()
     try:
         if not location.is_dir():
-            location.mkdir(parents=True)
+            location.mkdir(parents=True, exist_ok=True)  # two notebooks may start at once
             for older in location.parent.iterdir():
                 if older != location and older.is_dir():
                     shutil.rmtree(older, ignore_errors=True)

@@ -46,17 +46,12 @@ def test_a_raising_cell_fails_the_run(lab_tree: Path, run_all: Callable[[str], N
     raises = lab_tree / "scratch" / "raises.ipynb"
     kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
     notebook = nbformat.v4.new_notebook(metadata={"kernelspec": kernelspec})
-    notebook.cells = [
-        nbformat.v4.new_code_cell("import sys\n\nimport mnist_study\n\nprint(sys.prefix)"),
-        nbformat.v4.new_code_cell("1 / 0"),
-        nbformat.v4.new_code_cell("print('unreachable')"),
-    ]
+    sources = ["import sys\nimport mnist_study\nprint(sys.prefix)", "1 / 0", "print('unreachable')"]
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in sources]
     nbformat.write(notebook, raises)
     run_all("scratch/raises.ipynb")
-    assert notebook_problems(raises) == [
-        "code cell 2: ZeroDivisionError: division by zero",
-        "code cell 3: not executed",
-    ]
+    problems = ["code cell 2: ZeroDivisionError: division by zero", "code cell 3: not executed"]
+    assert notebook_problems(raises) == problems
     first_output = nbformat.read(raises, as_version=4).cells[0].outputs[0].text
     assert first_output.strip() == sys.prefix, "the kernel is not this environment's Python"
 
